@@ -1,0 +1,193 @@
+"""Error hierarchy with stable codes, shared by the API (problem+json bodies) and the SDK.
+
+Each class fixes the HTTP status, the problem ``type`` slug (``https://api.backend.ai/probs/<slug>``,
+as the official client expects), a default title and the ``error_code``
+(``<domain>_<operation>_<detail>``). Raise them with an optional ``msg`` and ``data``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://api.backend.ai/probs/"
+
+
+class CygnetError(Exception):
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-server-error"
+    title: ClassVar[str] = "Something went wrong during processing the request."
+    error_code: ClassVar[str] = "backendai_generic_internal-error"
+
+    def __init__(self, msg: str | None = None, *, data: Any = None) -> None:
+        super().__init__(msg or self.title)
+        self.msg = msg
+        self.data = data
+
+    def body(self) -> dict[str, Any]:
+        """The problem+json body for this error."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "error_code": self.error_code,
+        }
+        if self.msg is not None:
+            body["msg"] = self.msg
+        if self.data is not None:
+            body["data"] = self.data
+        return body
+
+
+class BadRequest(CygnetError):
+    status = 400
+    slug = "generic-bad-request"
+    title = "Bad request."
+    error_code = "backendai_generic_bad-request"
+
+
+class UnsupportedVersion(BadRequest):
+    title = "Unsupported API version."
+
+
+class MalformedBody(BadRequest):
+    title = "Malformed request body."
+    error_code = "api_parsing_bad-request"
+
+
+class InvalidParameters(BadRequest):
+    """The request did not parse into the operation's parameters (wrong keys or types)."""
+
+    title = "Invalid or Missing API Parameters."
+    error_code = "api_parsing_invalid-parameters"
+
+
+class InvalidAPIParameters(CygnetError):
+    """The parameters parsed but make no sense together (a duplicate name, a bad value)."""
+
+    status = 400
+    slug = "invalid-api-params"
+    title = "Missing or invalid API parameters."
+    error_code = "api_generic_invalid-parameters"
+
+
+class AlreadyExists(InvalidAPIParameters):
+    """A create or rename would duplicate a unique name."""
+
+    title = "The object already exists."
+
+
+class InvalidAuthParameters(CygnetError):
+    status = 400
+    slug = "invalid-auth-params"
+    title = "Missing or invalid authorization parameters."
+    error_code = "user_auth_invalid-parameters"
+
+
+class AuthFailed(CygnetError):
+    status = 401
+    slug = "auth-failed"
+    title = "Credential/signature mismatch."
+    error_code = "user_auth_unauthorized"
+
+
+class Forbidden(CygnetError):
+    status = 403
+    slug = "generic-forbidden"
+    title = "Forbidden operation."
+    error_code = "backendai_generic_forbidden"
+
+
+class InsufficientPrivilege(Forbidden):
+    slug = "insufficient-privilege"
+    title = "Insufficient privilege."
+    error_code = "user_auth_forbidden"
+
+
+class ObjectNotFound(CygnetError):
+    status = 404
+    slug = "object-not-found"
+    title = "No such object."
+    error_code = "api_read_not-found"
+    object_name: ClassVar[str] = "object"
+
+
+class DomainNotFound(ObjectNotFound):
+    title = "No such domain."
+    error_code = "domain_read_not-found"
+
+
+class ProjectNotFound(ObjectNotFound):
+    title = "No such project."
+    error_code = "group_read_not-found"
+
+
+class UserNotFound(ObjectNotFound):
+    title = "No such user."
+    error_code = "user_read_not-found"
+
+
+class KeyPairNotFound(ObjectNotFound):
+    title = "No such keypair."
+    error_code = "keypair_read_not-found"
+
+
+class ResourcePolicyNotFound(ObjectNotFound):
+    title = "No such resource policy."
+    error_code = "resource-policy_read_not-found"
+
+
+class ResourceGroupNotFound(ObjectNotFound):
+    title = "No such scaling group."
+    error_code = "scaling-group_read_not-found"
+
+
+class SessionNotFound(ObjectNotFound):
+    title = "No such session."
+    error_code = "session_read_not-found"
+
+
+class URLNotFound(CygnetError):
+    status = 404
+    slug = "url-not-found"
+    title = "Unknown URL path."
+    error_code = "api_read_not-found"
+
+
+class MethodNotAllowed(CygnetError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "HTTP Method Not Allowed."
+    error_code = "api_access_forbidden"
+
+
+class Conflict(CygnetError):
+    """A state that forbids the operation (deleting a domain that still has users...)."""
+
+    status = 400
+    slug = "invalid-api-params"
+    title = "The operation conflicts with the current state."
+    error_code = "api_generic_conflict"
+
+
+class QuotaExceeded(CygnetError):
+    status = 400
+    slug = "quota-exceeded"
+    title = "You have reached your resource limit."
+    error_code = "session_create_unavailable"
+
+
+class RateLimitExceeded(CygnetError):
+    status = 429
+    slug = "rate-limit-exceeded"
+    title = "Rate limit exceeded."
+    error_code = "api_access_unavailable"
+
+
+class NotImplementedAPI(CygnetError):
+    status = 501
+    slug = "not-implemented"
+    title = "This API is not implemented."
+    error_code = "api_generic_not-implemented"
+
+
+class InternalError(CygnetError):
+    pass

@@ -1,0 +1,1 @@
+"""The manager: API, auth, state store, scheduler and lifecycle."""

@@ -1,0 +1,20 @@
+"""The admin GraphQL schema (``POST /admin/gql``): one Query/Mutation pair per resource module,
+merged here. Field names are snake_case, as the official client sends them."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from cygnet.manager.api.graphql.domains import DomainMutation, DomainQuery
+from cygnet.manager.api.graphql.scalars import SCALAR_MAP
+
+Query = merge_types("Query", (DomainQuery,))
+Mutation = merge_types("Mutation", (DomainMutation,))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALAR_MAP),
+)

@@ -1,0 +1,43 @@
+"""Manager settings: ``CYGNET_*`` environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+
+from cygnet.common.config import CygnetSettings
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("cygnet", appauthor=False))
+
+
+class ManagerSettings(CygnetSettings):
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite under data_dir when unset"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8081
+    debug: bool = False
+    log_level: str = "INFO"
+    admin_email: str = "admin@cygnet.local"
+    clock_skew_seconds: float = Field(default=15 * 60, gt=0)
+    rate_limit_window_seconds: int = Field(default=15 * 60, gt=0)
+    credential_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long a keypair lookup is reused before re-reading"
+    )
+    usage_flush_seconds: float = Field(default=5.0, gt=0)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'cygnet.db'}"
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

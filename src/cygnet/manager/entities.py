@@ -1,0 +1,192 @@
+"""The manager's domain objects: frozen dataclasses that services return and the API renders.
+
+ORM rows never leave ``store/``; repositories turn them into these.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UserRole(StrEnum):
+    SUPERADMIN = "superadmin"
+    ADMIN = "admin"
+    USER = "user"
+    MONITOR = "monitor"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DELETED = "deleted"
+    BEFORE_VERIFICATION = "before-verification"
+
+
+class DefaultForUnspecified(StrEnum):
+    LIMITED = "LIMITED"
+    UNLIMITED = "UNLIMITED"
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str
+    description: str | None
+    is_active: bool
+    created_at: datetime
+    modified_at: datetime
+    total_resource_slots: dict[str, Any]
+    allowed_vfolder_hosts: dict[str, Any]
+    allowed_docker_registries: list[str]
+    integration_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: uuid.UUID
+    name: str
+    description: str | None
+    is_active: bool
+    created_at: datetime
+    modified_at: datetime
+    integration_id: str | None
+    domain_name: str
+    total_resource_slots: dict[str, Any]
+    allowed_vfolder_hosts: dict[str, Any]
+    resource_policy: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    uuid: uuid.UUID
+    username: str
+    email: str
+    need_password_change: bool
+    full_name: str | None
+    description: str | None
+    status: UserStatus
+    status_info: str | None
+    created_at: datetime
+    modified_at: datetime
+    domain_name: str
+    role: UserRole
+    allowed_client_ip: list[str] | None
+    totp_activated: bool
+    sudo_session_enabled: bool
+    main_access_key: str | None
+    resource_policy: str
+    container_uid: int | None
+    container_main_gid: int | None
+    container_gids: list[int] | None
+    groups: list[ProjectRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    access_key: str
+    secret_key: str
+    user_id: str  # the owner's email
+    user: uuid.UUID
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    modified_at: datetime
+    last_used: datetime | None
+    rate_limit: int
+    num_queries: int
+    resource_policy: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPairResourcePolicy:
+    name: str
+    created_at: datetime
+    default_for_unspecified: DefaultForUnspecified
+    total_resource_slots: dict[str, Any]
+    max_session_lifetime: int
+    max_concurrent_sessions: int
+    max_concurrent_sftp_sessions: int
+    max_containers_per_session: int
+    idle_timeout: int
+    allowed_vfolder_hosts: dict[str, Any]
+    max_pending_session_count: int | None
+    max_pending_session_resource_slots: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserResourcePolicy:
+    name: str
+    created_at: datetime
+    max_vfolder_count: int
+    max_quota_scope_size: int
+    max_session_count_per_model_session: int
+    max_customized_image_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectResourcePolicy:
+    name: str
+    created_at: datetime
+    max_vfolder_count: int
+    max_quota_scope_size: int
+    max_network_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceGroup:
+    name: str
+    description: str | None
+    is_active: bool
+    is_public: bool
+    created_at: datetime
+    wsproxy_addr: str | None
+    wsproxy_api_token: str | None
+    driver: str
+    driver_opts: dict[str, Any]
+    scheduler: str
+    scheduler_opts: dict[str, Any]
+    use_host_network: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, with the total number of matching items."""
+
+    items: list[T]
+    total_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request: the authenticated keypair and its user."""
+
+    access_key: str
+    user_uuid: uuid.UUID
+    email: str
+    role: UserRole
+    domain_name: str
+    is_admin_key: bool
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.role is UserRole.SUPERADMIN
+
+    @property
+    def is_domain_admin(self) -> bool:
+        return self.role is UserRole.ADMIN
+
+    def can_admin_domain(self, domain_name: str) -> bool:
+        """Superadmins administer every domain; admins their own."""
+        return self.is_superadmin or (self.is_domain_admin and self.domain_name == domain_name)

@@ -1,0 +1,98 @@
+"""Composition root: settings -> store (migrated, seeded) -> services -> API -> HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from cygnet.common.clock import Clock, RealClock
+from cygnet.common.logging import get_logger
+from cygnet.manager.api.app import create_app
+from cygnet.manager.config import ManagerSettings
+from cygnet.manager.services.bootstrap import (
+    CREDENTIALS_FILE,
+    AdminCredentials,
+    bootstrap,
+    update_endpoint,
+    write_credentials,
+)
+from cygnet.manager.services.container import Services, build_services
+from cygnet.manager.store.db import Database
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Manager:
+    settings: ManagerSettings
+    db: Database
+    services: Services
+    app: FastAPI
+    new_admin: AdminCredentials | None
+    _flusher: asyncio.Task[None] | None = None
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.settings.data_dir / CREDENTIALS_FILE
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.usage_flush_seconds)
+            try:
+                await self.services.auth.flush_usage()
+            except Exception:
+                log.exception("could not record keypair usage")
+
+    async def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name="usage-flusher")
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self.services.auth.flush_usage()
+        await self.db.close()
+
+
+async def create_manager(settings: ManagerSettings, clock: Clock | None = None) -> Manager:
+    """Open and migrate the store, seed it on first start, and build services and the app."""
+    clock = clock or RealClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url())
+    await db.migrate()
+    new_admin = await bootstrap(db, clock, settings.admin_email)
+    credentials = settings.data_dir / CREDENTIALS_FILE
+    if new_admin is not None:
+        write_credentials(credentials, settings.endpoint, new_admin)
+    else:
+        update_endpoint(credentials, settings.endpoint)
+    services = build_services(db, settings, clock)
+    manager = Manager(settings=settings, db=db, services=services, app=None, new_admin=new_admin)  # type: ignore[arg-type]
+    manager.app = create_app(services, on_startup=manager.start, on_shutdown=manager.stop)
+    return manager
+
+
+def uvicorn_server(manager: Manager) -> uvicorn.Server:
+    config = uvicorn.Config(
+        manager.app,
+        host=manager.settings.host,
+        port=manager.settings.port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+    return uvicorn.Server(config)
+
+
+async def serve(settings: ManagerSettings) -> None:
+    """Run a manager until SIGINT/SIGTERM."""
+    manager = await create_manager(settings)
+    await uvicorn_server(manager).serve()

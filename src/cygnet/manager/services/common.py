@@ -1,0 +1,36 @@
+"""Small helpers every service uses: authorisation checks and name validation."""
+
+from __future__ import annotations
+
+import re
+
+from cygnet.common.errors import InsufficientPrivilege, InvalidAPIParameters
+from cygnet.manager.entities import Caller
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][\w.\-]{0,63}$")
+
+
+def require_superadmin(caller: Caller) -> None:
+    if not caller.is_superadmin:
+        raise InsufficientPrivilege("This operation needs superadmin privileges.")
+
+
+def require_domain_admin(caller: Caller, domain_name: str) -> None:
+    """Superadmins pass everywhere; admins only in their own domain."""
+    if not caller.can_admin_domain(domain_name):
+        raise InsufficientPrivilege("This operation needs admin privileges in the domain.")
+
+
+def require_admin(caller: Caller) -> None:
+    if not (caller.is_superadmin or caller.is_domain_admin):
+        raise InsufficientPrivilege("This operation needs admin privileges.")
+
+
+def check_name(value: str, what: str) -> str:
+    """Names of domains, projects, policies, resource groups: 1-64 word characters, '.' or '-'."""
+    if not _NAME_RE.match(value):
+        raise InvalidAPIParameters(
+            f"Invalid {what} name {value!r}: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit."
+        )
+    return value

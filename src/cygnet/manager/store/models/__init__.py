@@ -1,0 +1,41 @@
+"""ORM rows. Only code under ``store/`` touches them; services get ``manager.entities``."""
+
+from cygnet.manager.store.models.agents import AgentRow
+from cygnet.manager.store.models.base import Base
+from cygnet.manager.store.models.identity import (
+    DomainRow,
+    KeyPairRow,
+    ProjectMemberRow,
+    ProjectRow,
+    UserRow,
+)
+from cygnet.manager.store.models.policies import (
+    KeyPairResourcePolicyRow,
+    ProjectResourcePolicyRow,
+    UserResourcePolicyRow,
+)
+from cygnet.manager.store.models.resource_groups import (
+    ResourceGroupDomainRow,
+    ResourceGroupKeyPairRow,
+    ResourceGroupProjectRow,
+    ResourceGroupRow,
+)
+from cygnet.manager.store.models.system import SystemConfigRow
+
+__all__ = [
+    "AgentRow",
+    "Base",
+    "DomainRow",
+    "KeyPairResourcePolicyRow",
+    "KeyPairRow",
+    "ProjectMemberRow",
+    "ProjectResourcePolicyRow",
+    "ProjectRow",
+    "ResourceGroupDomainRow",
+    "ResourceGroupKeyPairRow",
+    "ResourceGroupProjectRow",
+    "ResourceGroupRow",
+    "SystemConfigRow",
+    "UserResourcePolicyRow",
+    "UserRow",
+]

@@ -1,0 +1,84 @@
+"""Run a real manager (uvicorn on 127.0.0.1, a free port) inside the current event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cygnet.manager.config import ManagerSettings
+from cygnet.manager.server import Manager, create_manager, uvicorn_server
+from cygnet.manager.services.bootstrap import AdminCredentials
+from cygnet.testing.signing import SignedClient
+
+
+@dataclass
+class LocalManager:
+    manager: Manager
+    endpoint: str
+    admin: AdminCredentials
+    _clients: list[SignedClient] = field(default_factory=list)
+
+    def client(self, access_key: str | None = None, secret_key: str | None = None) -> SignedClient:
+        """A signed client (the superadmin's keypair unless another one is given)."""
+        c = SignedClient(
+            self.endpoint,
+            access_key or self.admin.access_key,
+            secret_key or self.admin.secret_key,
+        )
+        self._clients.append(c)
+        return c
+
+    def env(self) -> dict[str, str]:
+        """The variables ``credentials.env`` holds, for CLIs run as subprocesses."""
+        return {
+            "BACKEND_ENDPOINT": self.endpoint,
+            "BACKEND_ACCESS_KEY": self.admin.access_key,
+            "BACKEND_SECRET_KEY": self.admin.secret_key,
+            "CYGNET_ENDPOINT": self.endpoint,
+            "CYGNET_ACCESS_KEY": self.admin.access_key,
+            "CYGNET_SECRET_KEY": self.admin.secret_key,
+        }
+
+
+def _free_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+@asynccontextmanager
+async def run_manager(**settings: Any) -> AsyncIterator[LocalManager]:
+    """Start a manager on a free port of 127.0.0.1 with a fresh store; stop it on exit.
+
+    ``settings`` go to ``ManagerSettings`` (give at least ``data_dir``, and ``db_url`` for
+    PostgreSQL). The store must be empty: the superadmin's credentials come from the bootstrap.
+    """
+    sock = _free_socket("127.0.0.1")
+    port = sock.getsockname()[1]
+    manager = await create_manager(ManagerSettings.load(host="127.0.0.1", port=port, **settings))
+    if manager.new_admin is None:
+        sock.close()
+        await manager.db.close()
+        raise RuntimeError("run_manager needs an empty store")
+    server = uvicorn_server(manager)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    local = LocalManager(
+        manager=manager, endpoint=f"http://127.0.0.1:{port}", admin=manager.new_admin
+    )
+    try:
+        yield local
+    finally:
+        for c in local._clients:
+            await c.aclose()
+        server.should_exit = True
+        await task
+        sock.close()
