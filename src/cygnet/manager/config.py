@@ -6,6 +6,7 @@ from pathlib import Path
 
 import platformdirs
 from pydantic import Field
+from sqlalchemy import make_url
 
 from cygnet.common.config import CygnetSettings
 
@@ -36,6 +37,13 @@ class ManagerSettings(CygnetSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'cygnet.db'}"
+
+    def database_description(self) -> str:
+        """Where the state lives, for people (no password)."""
+        url = make_url(self.database_url())
+        if url.get_backend_name() == "sqlite":
+            return f"SQLite {url.database}"
+        return f"{url.get_backend_name()} {url.host or 'localhost'}:{url.port or ''}/{url.database}"
 
     @property
     def endpoint(self) -> str:

@@ -60,6 +60,7 @@ class Project:
     allowed_vfolder_hosts: dict[str, Any]
     resource_policy: str
     type: str
+    scaling_groups: list[str] = field(default_factory=list)  # associated resource groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,19 @@ class KeyPair:
     rate_limit: int
     num_queries: int
     resource_policy: str
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedKeyPair:
+    """A keypair with its owner (``owner.groups`` filled in), as keypair listings show it.
+
+    ``show_secret`` is false when the caller may see the keypair but not its secret key.
+    """
+
+    keypair: KeyPair
+    owner: User
+    concurrency_used: int = 0
+    show_secret: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +82,24 @@ async def create_manager(settings: ManagerSettings, clock: Clock | None = None) 
     return manager
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, except that after a graceful stop on SIGINT/SIGTERM ``serve()`` returns instead
+    of re-raising the signal, so ``cygnet up`` ends with exit code 0 after Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def uvicorn_server(manager: Manager) -> uvicorn.Server:
     config = uvicorn.Config(
         manager.app,
@@ -89,7 +110,7 @@ def uvicorn_server(manager: Manager) -> uvicorn.Server:
         server_header=False,
         lifespan="on",
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 async def serve(settings: ManagerSettings) -> None:

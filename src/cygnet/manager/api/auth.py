@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from pydantic import BaseModel
 
 from cygnet.common.errors import MalformedBody
 from cygnet.manager.entities import Caller
@@ -14,7 +15,7 @@ from cygnet.manager.services.common import require_superadmin
 from cygnet.manager.services.container import Services
 
 
-def services_of(request: Request) -> Services:
+async def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -50,11 +51,10 @@ def _signed_request(request: Request) -> SignedRequest:
     )
 
 
-async def authenticated(request: Request, response: Response) -> Caller:
-    services = services_of(request)
+async def authenticated(request: Request) -> Caller:
+    services: Services = request.app.state.services
     caller, rate = await services.auth.authenticate(_signed_request(request))
-    request.state.rate_limit = rate
-    response.headers.update(rate.headers())
+    request.state.rate_limit = rate  # RateLimitHeaders adds the headers to the response
     return caller
 
 
@@ -66,6 +66,12 @@ async def superadmin(caller: Annotated[Caller, Depends(authenticated)]) -> Calle
 Authenticated = Annotated[Caller, Depends(authenticated)]
 SuperAdmin = Annotated[Caller, Depends(superadmin)]
 ServicesDep = Annotated[Services, Depends(services_of)]
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Serialise a pydantic model straight to JSON (declare it as the route's response_model
+    for the OpenAPI document; this skips FastAPI's second validation pass)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 async def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:

@@ -29,9 +29,6 @@ def problem_response(
     request: Request, error: CygnetError, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     merged: dict[str, str] = {}
-    rate = getattr(request.state, "rate_limit", None)
-    if rate is not None:
-        merged.update(rate.headers())
     if isinstance(error, RateLimitExceeded) and isinstance(error.data, dict):
         merged.update(error.data)
     if headers:

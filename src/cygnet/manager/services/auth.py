@@ -61,6 +61,22 @@ class RateLimitState:
             "X-RateLimit-Window": str(self.window),
         }
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The same headers, encoded for an ASGI response."""
+        return [
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset),
+            (b"x-ratelimit-window", b"%d" % self.window),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _CacheEntry:
+    credentials: repo.Credentials | None
+    caller: Caller | None
+    expires: float
+
 
 def parse_date(value: str) -> datetime:
     """ISO-8601 (what the SDK sends) or RFC 1123; a naive value is UTC."""
@@ -84,7 +100,7 @@ class AuthService:
         self._db = db
         self._settings = settings
         self._clock = clock
-        self._cache: dict[str, tuple[repo.Credentials | None, float]] = {}
+        self._cache: dict[str, _CacheEntry] = {}
         self._windows: dict[str, tuple[int, int]] = {}  # access key -> (window index, count)
         self._usage: dict[str, tuple[int, datetime]] = {}
 
@@ -92,17 +108,28 @@ class AuthService:
         """Forget cached credentials (after any change to keypairs or users)."""
         self._cache.clear()
 
-    async def _credentials(self, access_key: str) -> repo.Credentials | None:
+    async def _lookup(self, access_key: str) -> _CacheEntry:
         now = self._clock.monotonic()
         hit = self._cache.get(access_key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        if hit is not None and hit.expires > now:
+            return hit
         async with self._db.read() as session:
             found = await repo.get_credentials(session, access_key)
+        caller = None
+        if found is not None:
+            caller = Caller(
+                access_key=found.keypair.access_key,
+                user_uuid=found.user.uuid,
+                email=found.user.email,
+                role=found.user.role,
+                domain_name=found.user.domain_name,
+                is_admin_key=found.keypair.is_admin,
+            )
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[access_key] = (found, now + self._settings.credential_cache_seconds)
-        return found
+        entry = _CacheEntry(found, caller, now + self._settings.credential_cache_seconds)
+        self._cache[access_key] = entry
+        return entry
 
     @staticmethod
     def check_version(version: str | None) -> None:
@@ -119,14 +146,16 @@ class AuthService:
         if not req.date:
             raise InvalidAuthParameters("Date header is missing.")
         when = parse_date(req.date)
-        skew = abs((self._clock.now() - when).total_seconds())
+        wall_now = self._clock.now()
+        skew = abs((wall_now - when).total_seconds())
         if skew >= self._settings.clock_skew_seconds:
             raise InvalidAuthParameters("Date/time sync error")
         header = signing.parse_authorization(req.authorization)
         if header is None:
             raise InvalidAuthParameters("Malformed Authorization header.")
-        creds = await self._credentials(header.access_key)
-        if creds is None or not creds.keypair.is_active:
+        entry = await self._lookup(header.access_key)
+        creds, caller = entry.credentials, entry.caller
+        if creds is None or caller is None or not creds.keypair.is_active:
             raise AuthFailed("Unauthorized access")
         expected = signing.sign(
             creds.keypair.secret_key,
@@ -147,18 +176,10 @@ class AuthService:
             raise AuthFailed(f"The user account is {user.status.value}.")
         if user.allowed_client_ip and not _ip_allowed(req.client_ip, user.allowed_client_ip):
             raise AuthFailed("Access from this client IP is not allowed.")
-        rate = self._count_request(creds.keypair.access_key, creds.keypair.rate_limit)
-        caller = Caller(
-            access_key=creds.keypair.access_key,
-            user_uuid=user.uuid,
-            email=user.email,
-            role=user.role,
-            domain_name=user.domain_name,
-            is_admin_key=creds.keypair.is_admin,
-        )
+        rate = self._count_request(creds.keypair.access_key, creds.keypair.rate_limit, wall_now)
         return caller, rate
 
-    def _count_request(self, access_key: str, limit: int) -> RateLimitState:
+    def _count_request(self, access_key: str, limit: int, wall_now: datetime) -> RateLimitState:
         window = self._settings.rate_limit_window_seconds
         now = self._clock.monotonic()
         index = int(now // window)
@@ -175,8 +196,8 @@ class AuthService:
             raise RateLimitExceeded(
                 f"Rate limit of {limit} requests per {window} s exceeded.", data=state.headers()
             )
-        used, _ = self._usage.get(access_key, (0, self._clock.now()))
-        self._usage[access_key] = (used + 1, self._clock.now())
+        used = self._usage[access_key][0] if access_key in self._usage else 0
+        self._usage[access_key] = (used + 1, wall_now)
         return state
 
     async def flush_usage(self) -> None:

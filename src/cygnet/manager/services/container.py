@@ -8,7 +8,12 @@ from cygnet.common.clock import Clock
 from cygnet.manager.config import ManagerSettings
 from cygnet.manager.services.auth import AuthService
 from cygnet.manager.services.domains import DomainService
+from cygnet.manager.services.keypairs import KeyPairService
+from cygnet.manager.services.policies import ResourcePolicyService
+from cygnet.manager.services.projects import ProjectService
+from cygnet.manager.services.resource_groups import ResourceGroupService
 from cygnet.manager.services.system import SystemService
+from cygnet.manager.services.users import UserService
 from cygnet.manager.store.db import Database
 
 
@@ -18,6 +23,11 @@ class Services:
     auth: AuthService
     system: SystemService
     domains: DomainService
+    policies: ResourcePolicyService
+    resource_groups: ResourceGroupService
+    projects: ProjectService
+    users: UserService
+    keypairs: KeyPairService
 
 
 def build_services(db: Database, settings: ManagerSettings, clock: Clock) -> Services:
@@ -27,4 +37,9 @@ def build_services(db: Database, settings: ManagerSettings, clock: Clock) -> Ser
         auth=auth,
         system=SystemService(db, clock),
         domains=DomainService(db, clock, auth),
+        policies=ResourcePolicyService(db, clock),
+        resource_groups=ResourceGroupService(db, clock),
+        projects=ProjectService(db, clock),
+        users=UserService(db, clock, auth),
+        keypairs=KeyPairService(db, clock, auth),
     )

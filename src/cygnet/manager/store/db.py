@@ -7,6 +7,9 @@ so several managers can start at once).
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -65,6 +68,15 @@ class Database:
             yield session
 
     async def migrate(self) -> None:
+        """Bring the schema to head; managers starting together take turns (an advisory lock
+        on PostgreSQL, a file lock beside the SQLite database)."""
+        if self.is_sqlite:
+            async with _sqlite_migration_lock(self.url):
+                await self._migrate()
+        else:
+            await self._migrate()
+
+    async def _migrate(self) -> None:
         async with self.engine.connect() as conn:
             if not self.is_sqlite:
                 await conn.execute(text(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_ID})"))
@@ -78,6 +90,22 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _sqlite_migration_lock(url: str) -> AsyncIterator[None]:
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        yield
+        return
+    lock_path = Path(path).with_name(Path(path).name + ".migrate-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

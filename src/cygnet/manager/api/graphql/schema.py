@@ -8,10 +8,35 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from cygnet.manager.api.graphql.domains import DomainMutation, DomainQuery
+from cygnet.manager.api.graphql.keypairs import KeyPairMutation, KeyPairQuery
+from cygnet.manager.api.graphql.policies import PolicyMutation, PolicyQuery
+from cygnet.manager.api.graphql.projects import ProjectMutation, ProjectQuery
+from cygnet.manager.api.graphql.resource_groups import ResourceGroupMutation, ResourceGroupQuery
 from cygnet.manager.api.graphql.scalars import SCALAR_MAP
+from cygnet.manager.api.graphql.users import UserMutation, UserQuery
 
-Query = merge_types("Query", (DomainQuery,))
-Mutation = merge_types("Mutation", (DomainMutation,))
+Query = merge_types(
+    "Query",
+    (
+        DomainQuery,
+        PolicyQuery,
+        ResourceGroupQuery,
+        ProjectQuery,
+        UserQuery,
+        KeyPairQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        DomainMutation,
+        PolicyMutation,
+        ResourceGroupMutation,
+        ProjectMutation,
+        UserMutation,
+        KeyPairMutation,
+    ),
+)
 
 schema = strawberry.Schema(
     query=Query,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from cygnet.manager.api.auth import Authenticated, ServicesDep, SuperAdmin
+from cygnet.manager.api.auth import Authenticated, ServicesDep, SuperAdmin, model_response
 
 router = APIRouter(prefix="/manager", tags=["manager"])
 
@@ -16,9 +16,9 @@ class AnnouncementModel(BaseModel):
 
 
 @router.get("/announcement", response_model=AnnouncementModel)
-async def get_announcement(_caller: Authenticated, services: ServicesDep) -> AnnouncementModel:
+async def get_announcement(_caller: Authenticated, services: ServicesDep) -> Response:
     found = await services.system.announcement()
-    return AnnouncementModel(enabled=found.enabled, message=found.message)
+    return model_response(AnnouncementModel(enabled=found.enabled, message=found.message))
 
 
 class AnnouncementUpdate(BaseModel):
@@ -29,6 +29,6 @@ class AnnouncementUpdate(BaseModel):
 @router.post("/announcement", response_model=AnnouncementModel)
 async def set_announcement(
     body: AnnouncementUpdate, caller: SuperAdmin, services: ServicesDep
-) -> AnnouncementModel:
+) -> Response:
     found = await services.system.set_announcement(caller, body.enabled, body.message)
-    return AnnouncementModel(enabled=found.enabled, message=found.message)
+    return model_response(AnnouncementModel(enabled=found.enabled, message=found.message))

@@ -1,0 +1,17 @@
+"""Entry point of the ``cygnet`` console script."""
+
+from __future__ import annotations
+
+from cygnet.client.cli.main import cli
+from cygnet.launcher.servers import manager_group, up
+
+cli.add_command(up)
+cli.add_command(manager_group)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
