@@ -180,7 +180,7 @@ async def test_keypair_policy_lifecycle_as_the_cli_sends_it(manager: LocalManage
     assert result["delete_keypair_resource_policy"]["ok"] is True
     assert name not in names((await data_of(client, KRP_LIST))["keypair_resource_policies"])
     body = await client.gql(KRP_INFO, {"name": name})
-    assert body["errors"][0]["extensions"]["error_code"] == "resource-policy_read_not-found"
+    assert body["errors"] is None and body["data"]["keypair_resource_policy"] is None
 
 
 async def test_keypair_policy_without_name_is_the_callers(manager: LocalManager) -> None:
@@ -255,7 +255,7 @@ async def test_non_admin_sees_own_keypair_policy_and_cannot_mutate(
         "keypair_resource_policy": {"name": own}
     }
     body = await client.gql(KRP_INFO, {"name": other})
-    assert body["errors"] and body["data"]["keypair_resource_policy"] is None
+    assert body["errors"] is None and body["data"]["keypair_resource_policy"] is None
 
     for query, variables in (
         (KRP_ADD, {"name": unique("krp-user"), "input": cli_add_input()}),
@@ -324,7 +324,7 @@ async def test_non_admin_user_policy_access(manager: LocalManager) -> None:
     assert names((await data_of(client, URP_LIST))["user_resource_policies"]) == {"default"}
     own = await data_of(client, "query { user_resource_policy { name } }")
     assert own == {"user_resource_policy": {"name": "default"}}
-    assert (await client.gql(URP_INFO, {"name": other}))["errors"]
+    assert (await client.gql(URP_INFO, {"name": other}))["data"]["user_resource_policy"] is None
     body = await client.gql(URP_UPDATE, {"name": "default", "input": {"max_vfolder_count": 7}})
     assert body["errors"][0]["extensions"]["error_code"] == "user_auth_forbidden"
     info = (await data_of(admin, URP_INFO, {"name": "default"}))["user_resource_policy"]
@@ -374,7 +374,7 @@ async def test_non_admin_project_policy_access(manager: LocalManager) -> None:
     user = await plain_user(manager)
     client = manager.client(user.access_key, user.secret_key)
     assert names((await data_of(client, PRP_LIST))["project_resource_policies"]) == {"default"}
-    assert (await client.gql(PRP_INFO, {"name": other}))["errors"]
+    assert (await client.gql(PRP_INFO, {"name": other}))["data"]["project_resource_policy"] is None
     body = await client.gql(PRP_DELETE, {"name": other})
     assert body["errors"][0]["extensions"]["error_code"] == "user_auth_forbidden"
     assert other in names((await data_of(admin, PRP_LIST))["project_resource_policies"])

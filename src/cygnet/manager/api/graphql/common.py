@@ -3,6 +3,7 @@
 * Mutations answer ``{ok, msg}`` (plus ``error_code`` when ok is false, an addition the official
   client ignores): a ``CygnetError`` from a service becomes ``ok: false``; only an authorisation
   failure propagates as a GraphQL error (which the client turns into HTTP 400).
+* Single-object queries (``domain(name:)``…) answer null when nothing is found.
 * Inputs use ``strawberry.UNSET`` defaults; ``set_fields`` keeps only what the caller sent.
 """
 
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import strawberry
 
-from cygnet.common.errors import CygnetError, Forbidden, InvalidAPIParameters
+from cygnet.common.errors import CygnetError, Forbidden, InvalidAPIParameters, ObjectNotFound
 
 T = TypeVar("T")
 
@@ -36,6 +37,15 @@ async def attempt(action: Callable[[], Awaitable[T]]) -> tuple[bool, str, str | 
     except CygnetError as exc:
         return False, str(exc), exc.error_code, None
     return True, "success", None, value
+
+
+async def found_or_none(lookup: Awaitable[T]) -> T | None:
+    """Single-object queries answer null for an object that does not exist (or that the caller
+    may not see), as Backend.AI does, instead of an error."""
+    try:
+        return await lookup
+    except ObjectNotFound:
+        return None
 
 
 def page_args(limit: int, offset: int) -> tuple[int, int]:

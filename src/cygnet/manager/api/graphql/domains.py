@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from cygnet.manager import entities as e
-from cygnet.manager.api.graphql.common import attempt, set_fields
+from cygnet.manager.api.graphql.common import attempt, found_or_none, set_fields
 from cygnet.manager.api.graphql.context import Info
 from cygnet.manager.api.graphql.scalars import JSONString
 
@@ -98,7 +98,8 @@ class DomainQuery:
     @strawberry.field
     async def domain(self, info: Info, name: str | None = None) -> DomainNode | None:
         ctx = info.context
-        return DomainNode.of(await ctx.services.domains.get(ctx.caller, name))
+        found = await found_or_none(ctx.services.domains.get(ctx.caller, name))
+        return DomainNode.of(found) if found else None
 
 
 @strawberry.type

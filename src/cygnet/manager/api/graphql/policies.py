@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from cygnet.manager import entities as e
-from cygnet.manager.api.graphql.common import attempt, set_fields
+from cygnet.manager.api.graphql.common import attempt, found_or_none, set_fields
 from cygnet.manager.api.graphql.context import Info
 from cygnet.manager.api.graphql.scalars import BigInt, JSONString
 
@@ -212,8 +212,8 @@ class PolicyQuery:
     ) -> KeyPairResourcePolicyNode | None:
         """A policy by name; without one, the policy of the caller's keypair."""
         ctx = info.context
-        found = await ctx.services.policies.get_keypair_policy(ctx.caller, name)
-        return KeyPairResourcePolicyNode.of(found)
+        found = await found_or_none(ctx.services.policies.get_keypair_policy(ctx.caller, name))
+        return KeyPairResourcePolicyNode.of(found) if found else None
 
     @strawberry.field
     async def user_resource_policies(self, info: Info) -> list[UserResourcePolicyNode]:
@@ -227,8 +227,8 @@ class PolicyQuery:
     ) -> UserResourcePolicyNode | None:
         """A policy by name; without one, the policy of the calling user."""
         ctx = info.context
-        found = await ctx.services.policies.get_user_policy(ctx.caller, name)
-        return UserResourcePolicyNode.of(found)
+        found = await found_or_none(ctx.services.policies.get_user_policy(ctx.caller, name))
+        return UserResourcePolicyNode.of(found) if found else None
 
     @strawberry.field
     async def project_resource_policies(self, info: Info) -> list[ProjectResourcePolicyNode]:
@@ -241,8 +241,8 @@ class PolicyQuery:
         self, info: Info, name: str
     ) -> ProjectResourcePolicyNode | None:
         ctx = info.context
-        found = await ctx.services.policies.get_project_policy(ctx.caller, name)
-        return ProjectResourcePolicyNode.of(found)
+        found = await found_or_none(ctx.services.policies.get_project_policy(ctx.caller, name))
+        return ProjectResourcePolicyNode.of(found) if found else None
 
 
 @strawberry.type

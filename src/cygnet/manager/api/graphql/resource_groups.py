@@ -19,7 +19,7 @@ import strawberry
 
 from cygnet.common.errors import InvalidAPIParameters
 from cygnet.manager import entities as e
-from cygnet.manager.api.graphql.common import attempt, set_fields
+from cygnet.manager.api.graphql.common import attempt, found_or_none, set_fields
 from cygnet.manager.api.graphql.context import Info
 from cygnet.manager.api.graphql.scalars import JSONString
 
@@ -171,7 +171,8 @@ class ResourceGroupQuery:
     @strawberry.field
     async def scaling_group(self, info: Info, name: str | None = None) -> ScalingGroupNode | None:
         ctx = info.context
-        return ScalingGroupNode.of(await ctx.services.resource_groups.get(ctx.caller, name))
+        found = await found_or_none(ctx.services.resource_groups.get(ctx.caller, name))
+        return ScalingGroupNode.of(found) if found else None
 
     @strawberry.field
     async def scaling_groups_for_domain(
