@@ -24,17 +24,21 @@ class OfficialClient:
     env: dict[str, str]
     cwd: Path
 
-    async def run(self, *args: str, output_json: bool = True) -> Result:
-        """Run ``backend.ai [--output json] ARGS`` without blocking the manager's event loop."""
+    async def run(self, *args: str, output_json: bool = True, stdin: str | None = None) -> Result:
+        """Run ``backend.ai [--output json] ARGS`` without blocking the manager's event loop.
+
+        ``stdin`` is fed to the command (e.g. ``"y\\n"`` for an ``Are you sure?`` prompt)."""
         argv = [str(self.exe), *(["--output", "json"] if output_json else []), *args]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             env=self.env,
             cwd=self.cwd,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+        given = stdin.encode() if stdin is not None else None
+        out, _ = await asyncio.wait_for(proc.communicate(given), timeout=120)
         assert proc.returncode is not None
         return Result(proc.returncode, out.decode())
 

@@ -98,3 +98,17 @@ async def test_malformed_body_is_400(manager: LocalManager) -> None:
         resp = await post(manager, json=json_body, content=raw)
         assert resp.status_code == 400, (json_body, raw, resp.text)
         assert resp.json()["error_code"] == code
+
+
+async def test_repeated_failures_lock_the_account_out(manager: LocalManager) -> None:
+    user = await add_user(manager, password="right-password")
+    for _ in range(10):
+        resp = await post(manager, json=login(user.email, "wrong-password"))
+        assert resp.status_code == 401
+    locked = await post(manager, json=login(user.email, "right-password"))
+    assert locked.status_code == 429
+    assert locked.json()["error_code"] == "api_access_unavailable"
+    assert int(locked.headers["Retry-After"]) > 0
+    # another account from the same address is not affected
+    other = await add_user(manager, password="right-password")
+    assert (await post(manager, json=login(other.email, "right-password"))).status_code == 200

@@ -6,6 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from cygnet.manager.config import ManagerSettings
@@ -59,3 +60,34 @@ async def test_usage_counters_are_flushed(manager: LocalManager) -> None:
     assert row is not None
     assert row.num_queries >= 3
     assert row.last_used is not None and row.last_used.tzinfo is not None
+
+
+async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A write inside a savepoint must be undone when the enclosing transaction fails (on
+    SQLite the driver used to let RELEASE SAVEPOINT commit it)."""
+    from datetime import UTC, datetime
+
+    from cygnet.manager.store.repositories import crud
+
+    async with fresh_database(DB_KIND, tmp_path, PG_ADMIN_URL) as url:
+        db = Database(url)
+        try:
+            await db.migrate()
+            now = datetime.now(UTC)
+            row = m.DomainRow(
+                name="half-done",
+                created_at=now,
+                modified_at=now,
+                total_resource_slots={},
+                allowed_vfolder_hosts={},
+                allowed_docker_registries=[],
+            )
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as session:
+                    await crud.insert(session, row, what="domain")
+                    raise RuntimeError("a later step failed")
+            async with db.read() as session:
+                names = (await session.execute(select(m.DomainRow.name))).scalars().all()
+            assert "half-done" not in names
+        finally:
+            await db.close()

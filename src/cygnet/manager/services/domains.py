@@ -5,12 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from cygnet.common.clock import Clock
-from cygnet.common.errors import AlreadyExists, Conflict, DomainNotFound
+from cygnet.common.errors import AlreadyExists, Conflict, DomainNotFound, InvalidAPIParameters
 from cygnet.manager.entities import Caller, Domain
 from cygnet.manager.services.auth import AuthService
 from cygnet.manager.services.common import check_name, require_superadmin
+from cygnet.manager.services.validation import validate_slots, validate_vfolder_hosts
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import domains as repo
+
+
+def _validated(props: dict[str, Any]) -> dict[str, Any]:
+    values = dict(props)
+    if "name" in values:
+        check_name(values["name"], "domain")
+    if "total_resource_slots" in values:
+        values["total_resource_slots"] = validate_slots(
+            values["total_resource_slots"] or {}, "total_resource_slots"
+        )
+    if "allowed_vfolder_hosts" in values:
+        values["allowed_vfolder_hosts"] = validate_vfolder_hosts(
+            values["allowed_vfolder_hosts"] or {}
+        )
+    registries = values.get("allowed_docker_registries")
+    if registries is not None and not (
+        isinstance(registries, list) and all(isinstance(r, str) for r in registries)
+    ):
+        raise InvalidAPIParameters("allowed_docker_registries must be a list of strings.")
+    return values
 
 
 class DomainService:
@@ -47,7 +68,7 @@ class DomainService:
             "allowed_vfolder_hosts": {},
             "allowed_docker_registries": [],
             "integration_id": None,
-            **props,
+            **_validated(props),
             "name": name,
             "created_at": now,
             "modified_at": now,
@@ -59,8 +80,7 @@ class DomainService:
 
     async def modify(self, caller: Caller, name: str, props: dict[str, Any]) -> Domain:
         require_superadmin(caller)
-        if "name" in props:
-            check_name(props["name"], "domain")
+        props = _validated(props)
         async with self._db.transaction() as session:
             new_name = props.get("name", name)
             if new_name != name and await repo.get(session, new_name) is not None:

@@ -23,6 +23,7 @@ from cygnet.common.errors import (
 from cygnet.manager.entities import Caller, Project
 from cygnet.manager.services.common import check_name, require_admin, require_domain_admin
 from cygnet.manager.services.users import parse_uuids
+from cygnet.manager.services.validation import validate_slots, validate_vfolder_hosts
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import domains as domains_repo
 from cygnet.manager.store.repositories import projects as repo
@@ -50,12 +51,14 @@ def _values(props: dict[str, Any]) -> dict[str, Any]:
     values = {key: props[key] for key in _EDITABLE if key in props}
     if "name" in values:
         check_name(values["name"], "project")
-    for key in ("total_resource_slots", "allowed_vfolder_hosts"):
-        if key in values:
-            value = values[key] if values[key] is not None else {}
-            if not isinstance(value, dict):
-                raise InvalidAPIParameters(f"{key} must be a JSON object.")
-            values[key] = value
+    if "total_resource_slots" in values:
+        slots = values["total_resource_slots"]
+        values["total_resource_slots"] = validate_slots(
+            {} if slots is None else slots, "total_resource_slots"
+        )
+    if "allowed_vfolder_hosts" in values:
+        hosts = values["allowed_vfolder_hosts"]
+        values["allowed_vfolder_hosts"] = validate_vfolder_hosts({} if hosts is None else hosts)
     if values.get("is_active", True) is None:
         del values["is_active"]
     integration_id = values.get("integration_id")

@@ -31,10 +31,11 @@ from cygnet.common.errors import (
     UserNotFound,
 )
 from cygnet.common.ids import new_access_key, new_secret_key
-from cygnet.manager.entities import Caller, Page, User, UserRole, UserStatus
+from cygnet.manager.entities import Caller, KeyPair, Page, User, UserRole, UserStatus
 from cygnet.manager.services.auth import AuthService
 from cygnet.manager.services.common import require_admin, require_domain_admin
 from cygnet.manager.services.passwords import hash_password, verify_password
+from cygnet.manager.services.throttle import FailureThrottle
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import domains as domains_repo
 from cygnet.manager.store.repositories import keypairs as keypairs_repo
@@ -238,6 +239,8 @@ class UserService:
         self._db = db
         self._clock = clock
         self._auth = auth
+        self._failed_emails = FailureThrottle(clock, limit=10, window_seconds=300)
+        self._failed_addresses = FailureThrottle(clock, limit=100, window_seconds=300)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -460,8 +463,34 @@ class UserService:
 
     # -- login ---------------------------------------------------------------------------------
 
-    async def authorize(self, domain_name: str | None, email: str, password: str) -> Authorization:
-        """Check a password login and hand back the user's main keypair (``/auth/authorize``)."""
+    async def authorize(
+        self, domain_name: str | None, email: str, password: str, client_ip: str | None = None
+    ) -> Authorization:
+        """Check a password login and hand back the user's main keypair (``/auth/authorize``).
+
+        Ten failures for one email, or a hundred from one address, within five minutes lock
+        further attempts out (429) until the window has passed."""
+        account, address = email.strip().lower(), client_ip or "unknown"
+        self._failed_emails.check(account)
+        self._failed_addresses.check(address)
+        try:
+            user, active = await self._check_login(domain_name, email, password)
+        except AuthFailed:
+            self._failed_emails.failed(account)
+            self._failed_addresses.failed(address)
+            raise
+        self._failed_emails.succeeded(account)
+        return Authorization(
+            access_key=active.access_key,
+            secret_key=active.secret_key,
+            role=user.role,
+            status=user.status,
+            user_id=user.uuid,
+        )
+
+    async def _check_login(
+        self, domain_name: str | None, email: str, password: str
+    ) -> tuple[User, KeyPair]:
         async with self._db.read() as session:
             found = await repo.get_with_password(session, email)
             if found is None:
@@ -478,10 +507,4 @@ class UserService:
         keys.sort(key=lambda k: (k.access_key != user.main_access_key, k.created_at))
         if not keys:
             raise AuthFailed("The user has no active keypair.")
-        return Authorization(
-            access_key=keys[0].access_key,
-            secret_key=keys[0].secret_key,
-            role=user.role,
-            status=user.status,
-            user_id=user.uuid,
-        )
+        return user, keys[0]

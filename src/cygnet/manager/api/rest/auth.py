@@ -48,7 +48,10 @@ async def authorize(request: Request, services: ServicesDep) -> AuthorizeRespons
     except ValidationError as exc:
         details = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
         raise InvalidParameters(data=details) from exc
-    found = await services.users.authorize(params.domain, params.username, params.password)
+    client_ip = request.client.host if request.client else None
+    found = await services.users.authorize(
+        params.domain, params.username, params.password, client_ip
+    )
     return AuthorizeResponse(
         data=AuthorizeData(
             access_key=found.access_key,
