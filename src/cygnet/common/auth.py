@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -55,8 +56,8 @@ def string_to_sign(
 
 @lru_cache(maxsize=4096)
 def _signing_key(secret_key: str, day: str, host: str, hash_name: str) -> bytes:
-    k1 = hmac.new(secret_key.encode(), day.encode(), hash_name).digest()
-    return hmac.new(k1, host.encode(), hash_name).digest()
+    k1 = hmac.digest(secret_key.encode(), day.encode(), hash_name)
+    return hmac.digest(k1, host.encode(), hash_name)
 
 
 def sign(
@@ -73,7 +74,7 @@ def sign(
     version_header: str = "x-backendai-version",
 ) -> str:
     """The hex signature of a request (``date``: the literal Date header; ``day``: its value)."""
-    key = _signing_key(secret_key, day.strftime("%Y%m%d"), host, hash_name)
+    key = _signing_key(secret_key, f"{day.year:04d}{day.month:02d}{day.day:02d}", host, hash_name)
     text = string_to_sign(
         method,
         rel_url,
@@ -84,7 +85,7 @@ def sign(
         hash_name=hash_name,
         version_header=version_header,
     )
-    return hmac.new(key, text.encode(), hash_name).hexdigest()
+    return hmac.digest(key, text.encode(), hash_name).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +131,19 @@ class AuthorizationHeader:
     hash_name: str
 
 
+_CANONICAL_AUTH = re.compile(
+    r"(?:BackendAI|Sorna) signMethod=HMAC-(\w+), credential=([^\s:,]+):([0-9a-fA-F]+)"
+)
+
+
 def parse_authorization(value: str) -> AuthorizationHeader | None:
     """Parse ``BackendAI signMethod=HMAC-SHA256, credential=AK:SIG``; None if it is not one."""
+    canonical = _CANONICAL_AUTH.fullmatch(value)  # the exact form clients send: one regex
+    if canonical is not None:
+        hash_name = canonical.group(1).lower()
+        if hash_name in hashlib.algorithms_guaranteed:
+            return AuthorizationHeader(canonical.group(2), canonical.group(3), hash_name)
+        return None
     scheme, _, params = value.strip().partition(" ")
     if scheme not in AUTH_SCHEMES or not params:
         return None

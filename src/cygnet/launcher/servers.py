@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ from rich.console import Console
 
 from cygnet.common.logging import setup_logging
 from cygnet.manager.config import ManagerSettings, default_data_dir
-from cygnet.manager.server import create_manager, uvicorn_server
+from cygnet.manager.server import create_manager, run_event_loop, uvicorn_server
 
 console = Console(stderr=True)
 
@@ -73,7 +72,7 @@ def up(data_dir: Path | None, host: str, port: int, log_level: str) -> None:
     else:
         settings = ManagerSettings.load(host=host, port=port, log_level=log_level)
     try:
-        asyncio.run(_run_up(settings))
+        run_event_loop(_run_up(settings))
     except KeyboardInterrupt:
         console.print("Cygnet stopped.")
 
@@ -104,7 +103,7 @@ def serve(config_file: Path | None) -> None:
             f"{settings.data_dir}. Set db_url (PostgreSQL) for production.[/]"
         )
     try:
-        asyncio.run(_serve(settings))
+        run_event_loop(_serve(settings))
     except KeyboardInterrupt:
         pass
 

@@ -1,12 +1,19 @@
-"""Route-level authentication: declare ``caller: Authenticated`` (or ``SuperAdmin``) on a route."""
+"""Route-level authentication. A route states what it needs in its first line:
+``call = await authenticated(request)`` (any signed-in keypair) or ``await superadmin(request)``.
+
+They are plain awaits rather than FastAPI dependencies: this is the hottest path of the API,
+and a dependency costs more than the whole signature check (see benchmarks/api_auth.py).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
+from starlette.types import Scope
 
 from cygnet.common.errors import MalformedBody
 from cygnet.manager.entities import Caller
@@ -15,57 +22,68 @@ from cygnet.manager.services.common import require_superadmin
 from cygnet.manager.services.container import Services
 
 
-async def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def _signed_request(scope: Scope) -> SignedRequest:
+    """What the signature covers, read straight from the ASGI scope (on every signed request)."""
+    headers: dict[bytes, bytes] = dict(scope["headers"])
 
+    def header(name: bytes) -> str | None:
+        value = headers.get(name)
+        return None if value is None else value.decode("latin-1")
 
-def _signed_request(request: Request) -> SignedRequest:
-    headers = request.headers
-    scope = request.scope
-    rel_url = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+    rel_url = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     if scope.get("query_string"):
         rel_url += "?" + scope["query_string"].decode("latin-1")
-    content_type = headers.get("content-type")
+    content_type = header(b"content-type")
     mime = (
         content_type.split(";", 1)[0].strip().lower()
         if content_type
         else "application/octet-stream"
     )
-    version = headers.get("x-backendai-version")
-    version_header = "x-backendai-version"
-    if version is None and "x-sorna-version" in headers:
-        version, version_header = headers["x-sorna-version"], "x-sorna-version"
-    date = headers.get("date") or headers.get("x-backendai-date") or headers.get("x-sorna-date")
-    client = request.client
+    version, version_header = header(b"x-backendai-version"), "x-backendai-version"
+    if version is None and b"x-sorna-version" in headers:
+        version, version_header = header(b"x-sorna-version"), "x-sorna-version"
+    date = header(b"date") or header(b"x-backendai-date") or header(b"x-sorna-date")
+    client = scope.get("client")
     return SignedRequest(
-        method=request.method,
+        method=scope["method"],
         rel_url=rel_url,
-        host=headers.get("host", ""),
+        host=header(b"host") or "",
         content_type=mime,
         date=date,
         version=version,
         version_header=version_header,
-        authorization=headers.get("authorization"),
-        client_ip=client.host if client else None,
+        authorization=header(b"authorization"),
+        client_ip=client[0] if client else None,
     )
 
 
-async def authenticated(request: Request) -> Caller:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """An authenticated request: who calls, and the services to serve it with."""
+
+    caller: Caller
+    services: Services
+
+
+async def authenticated(request: Request) -> Call:
+    """Verify the request's signature and keypair; answer who calls (or raise 4xx)."""
     services: Services = request.app.state.services
-    caller, rate = await services.auth.authenticate(_signed_request(request))
-    request.state.rate_limit = rate  # RateLimitHeaders adds the headers to the response
-    return caller
+    caller, rate = await services.auth.authenticate(_signed_request(request.scope))
+    request.scope["state"]["rate_limit"] = rate  # RateLimitHeaders adds them to the response
+    return Call(caller, services)
 
 
-async def superadmin(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
-    require_superadmin(caller)
-    return caller
+async def superadmin(request: Request) -> Call:
+    """As ``authenticated``, and the caller must be a superadmin (else 403)."""
+    call = await authenticated(request)
+    require_superadmin(call.caller)
+    return call
 
 
-Authenticated = Annotated[Caller, Depends(authenticated)]
-SuperAdmin = Annotated[Caller, Depends(superadmin)]
-ServicesDep = Annotated[Services, Depends(services_of)]
+def services_of(request: Request) -> Services:
+    """The services, for the few routes that need no authentication."""
+    services: Services = request.app.state.services
+    return services
 
 
 def model_response(model: BaseModel, status_code: int = 200) -> Response:

@@ -8,6 +8,7 @@ per-keypair usage counters are written in batches by ``flush_usage``.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import hmac
 import ipaddress
@@ -101,18 +102,35 @@ class AuthService:
         self._settings = settings
         self._clock = clock
         self._cache: dict[str, _CacheEntry] = {}
+        self._inflight: dict[str, asyncio.Future[_CacheEntry]] = {}
+        self._generation = 0
         self._windows: dict[str, tuple[int, int]] = {}  # access key -> (window index, count)
         self._usage: dict[str, tuple[int, datetime]] = {}
 
     def invalidate(self) -> None:
-        """Forget cached credentials (after any change to keypairs or users)."""
+        """Forget cached credentials (after any change to keypairs or users). Lookups already
+        under way finish but do not fill the cache with what they read before the change."""
+        self._generation += 1
         self._cache.clear()
+        self._inflight.clear()
 
     async def _lookup(self, access_key: str) -> _CacheEntry:
-        now = self._clock.monotonic()
+        """The cached credentials of a key; concurrent misses for one key share one query."""
         hit = self._cache.get(access_key)
-        if hit is not None and hit.expires > now:
+        if hit is not None and hit.expires > self._clock.monotonic():
             return hit
+        pending = self._inflight.get(access_key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(access_key, self._generation))
+            self._inflight[access_key] = pending
+            pending.add_done_callback(lambda done: self._forget_inflight(access_key, done))
+        return await asyncio.shield(pending)
+
+    def _forget_inflight(self, access_key: str, done: asyncio.Future[_CacheEntry]) -> None:
+        if self._inflight.get(access_key) is done:
+            del self._inflight[access_key]
+
+    async def _load(self, access_key: str, generation: int) -> _CacheEntry:
         async with self._db.read() as session:
             found = await repo.get_credentials(session, access_key)
         caller = None
@@ -125,10 +143,12 @@ class AuthService:
                 domain_name=found.user.domain_name,
                 is_admin_key=found.keypair.is_admin,
             )
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        entry = _CacheEntry(found, caller, now + self._settings.credential_cache_seconds)
-        self._cache[access_key] = entry
+        expires = self._clock.monotonic() + self._settings.credential_cache_seconds
+        entry = _CacheEntry(found, caller, expires)
+        if generation == self._generation:  # no identity change since the read began
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[access_key] = entry
         return entry
 
     @staticmethod
@@ -153,7 +173,9 @@ class AuthService:
         header = signing.parse_authorization(req.authorization)
         if header is None:
             raise InvalidAuthParameters("Malformed Authorization header.")
-        entry = await self._lookup(header.access_key)
+        entry = self._cache.get(header.access_key)
+        if entry is None or entry.expires <= self._clock.monotonic():
+            entry = await self._lookup(header.access_key)
         creds, caller = entry.credentials, entry.caller
         if creds is None or caller is None or not creds.keypair.is_active:
             raise AuthFailed("Unauthorized access")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from graphql import GraphQLError
 
 from cygnet.common.errors import CygnetError, InvalidParameters
-from cygnet.manager.api.auth import Authenticated, ServicesDep, json_body
+from cygnet.manager.api.auth import authenticated, json_body
 from cygnet.manager.api.errors import PROBLEM_JSON
 from cygnet.manager.api.graphql.context import GQLContext
 from cygnet.manager.api.graphql.schema import schema
@@ -32,7 +32,8 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
-async def _execute(request: Request, caller: Any, services: Any) -> dict[str, Any]:
+async def _execute(request: Request) -> dict[str, Any]:
+    call = await authenticated(request)
     body = await json_body(request)
     query = body.get("query")
     variables = body.get("variables") or {}
@@ -42,7 +43,7 @@ async def _execute(request: Request, caller: Any, services: Any) -> dict[str, An
     result = await schema.execute(
         query,
         variable_values=variables,
-        context_value=GQLContext(caller=caller, services=services),
+        context_value=GQLContext(caller=call.caller, services=call.services),
         operation_name=operation if isinstance(operation, str) else None,
     )
     errors = [_format_error(err) for err in result.errors] if result.errors else None
@@ -50,15 +51,13 @@ async def _execute(request: Request, caller: Any, services: Any) -> dict[str, An
 
 
 @router.post("/gql", summary="Admin GraphQL")
-async def gql(request: Request, caller: Authenticated, services: ServicesDep) -> dict[str, Any]:
-    return await _execute(request, caller, services)
+async def gql(request: Request) -> dict[str, Any]:
+    return await _execute(request)
 
 
 @router.post("/graphql", summary="Admin GraphQL (legacy error format)", response_model=None)
-async def graphql_legacy(
-    request: Request, caller: Authenticated, services: ServicesDep
-) -> dict[str, Any] | JSONResponse:
-    result = await _execute(request, caller, services)
+async def graphql_legacy(request: Request) -> dict[str, Any] | JSONResponse:
+    result = await _execute(request)
     if result["errors"]:
         body = {
             "type": "https://api.backend.ai/probs/graphql-error",

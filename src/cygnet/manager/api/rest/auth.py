@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cygnet.common.errors import InvalidParameters
-from cygnet.manager.api.auth import ServicesDep, json_body
+from cygnet.manager.api.auth import json_body, services_of
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -41,7 +41,8 @@ class AuthorizeResponse(BaseModel):
 
 
 @router.post("/authorize", summary="Log in with email and password")
-async def authorize(request: Request, services: ServicesDep) -> AuthorizeResponse:
+async def authorize(request: Request) -> AuthorizeResponse:
+    services = services_of(request)
     body: dict[str, Any] = await json_body(request)
     try:
         params = AuthorizeRequest.model_validate(body)

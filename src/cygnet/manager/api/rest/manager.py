@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import functools
+
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from cygnet.manager.api.auth import Authenticated, ServicesDep, SuperAdmin, model_response
+from cygnet.manager.api.auth import authenticated, model_response, superadmin
+from cygnet.manager.services.system import Announcement
 
 router = APIRouter(prefix="/manager", tags=["manager"])
 
@@ -16,9 +19,18 @@ class AnnouncementModel(BaseModel):
 
 
 @router.get("/announcement", response_model=AnnouncementModel)
-async def get_announcement(_caller: Authenticated, services: ServicesDep) -> Response:
-    found = await services.system.announcement()
-    return model_response(AnnouncementModel(enabled=found.enabled, message=found.message))
+async def get_announcement(request: Request) -> Response:
+    call = await authenticated(request)
+    found = await call.services.system.announcement()
+    return Response(_announcement_json(found), media_type="application/json")
+
+
+@functools.lru_cache(maxsize=8)
+def _announcement_json(found: Announcement) -> bytes:
+    """Every client polls the same banner: serialise each version of it once."""
+    return (
+        AnnouncementModel(enabled=found.enabled, message=found.message).model_dump_json().encode()
+    )
 
 
 class AnnouncementUpdate(BaseModel):
@@ -27,8 +39,7 @@ class AnnouncementUpdate(BaseModel):
 
 
 @router.post("/announcement", response_model=AnnouncementModel)
-async def set_announcement(
-    body: AnnouncementUpdate, caller: SuperAdmin, services: ServicesDep
-) -> Response:
-    found = await services.system.set_announcement(caller, body.enabled, body.message)
+async def set_announcement(request: Request, body: AnnouncementUpdate) -> Response:
+    call = await superadmin(request)
+    found = await call.services.system.set_announcement(call.caller, body.enabled, body.message)
     return model_response(AnnouncementModel(enabled=found.enabled, message=found.message))
