@@ -712,3 +712,11 @@ async def test_scaling_group_commands(bai: OfficialClient) -> None:
     _empty(info)
     assert name not in _values(listed)
     _refused(again, name)
+
+
+async def test_scaling_group_get_available(bai: OfficialClient) -> None:
+    """``scaling-group get-available PROJECT`` (REST ``GET /scaling-groups?group=``)."""
+    available = await bai.ok("admin", "scaling-group", "get-available", "default")
+    assert "default" in [item["name"] for item in available["items"]]
+    missing = await bai.run("admin", "scaling-group", "get-available", _unique("noproj"))
+    assert missing.code != 0

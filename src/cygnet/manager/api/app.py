@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from cygnet import __version__
 from cygnet.manager.api.errors import install_error_handlers
 from cygnet.manager.api.middleware import RateLimitHeaders
-from cygnet.manager.api.rest import admin, manager, root
+from cygnet.manager.api.rest import admin, manager, resource_groups, root
 from cygnet.manager.api.rest import auth as auth_routes
 from cygnet.manager.services.container import Services
 
@@ -43,6 +43,12 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RateLimitHeaders)
-    for router in (root.router, manager.router, admin.router, auth_routes.router):
+    for router in (
+        root.router,
+        manager.router,
+        admin.router,
+        auth_routes.router,
+        resource_groups.router,
+    ):
         app.include_router(router)
     return app

@@ -30,6 +30,7 @@ from cygnet.common.errors import (
 from cygnet.manager.entities import Caller, ResourceGroup, UserRole
 from cygnet.manager.services.common import check_name, require_superadmin
 from cygnet.manager.store.db import Database
+from cygnet.manager.store.repositories import projects as projects_repo
 from cygnet.manager.store.repositories import resource_groups as repo
 
 QUEUE_POLICIES: tuple[str, ...] = ("fifo", "lifo", "drf", "priority")
@@ -204,6 +205,42 @@ class ResourceGroupService:
                 raise KeyPairNotFound(f"Keypair {access_key!r} not found.")
             groups = await repo.list_for_keypair(session, access_key, is_active=is_active)
         return _shown(caller, groups)
+
+    async def list_available(self, caller: Caller, project: str) -> list[ResourceGroup]:
+        """The active groups the caller may run sessions in for ``project`` (a name in the
+        caller's domain, or an id): those of the caller's domain, of that project and of the
+        caller's keypair (``GET /scaling-groups?group=``)."""
+        async with self._db.read() as session:
+            project_id = await self._project_id(session, caller, project)
+            domain = await repo.project_domain(session, project_id)
+            visible = caller.is_superadmin or (
+                domain is not None
+                and (
+                    caller.can_admin_domain(domain)
+                    or await repo.is_project_member(session, project_id, caller.user_uuid)
+                )
+            )
+            if domain is None or not visible:
+                raise ProjectNotFound(f"Project {project!r} not found.")
+            found: dict[str, ResourceGroup] = {}
+            for groups in (
+                await repo.list_for_domain(session, domain, is_active=True),
+                await repo.list_for_project(session, project_id, is_active=True),
+                await repo.list_for_keypair(session, caller.access_key, is_active=True),
+            ):
+                found.update((g.name, g) for g in groups)
+        return _shown(caller, sorted(found.values(), key=lambda g: g.name))
+
+    @staticmethod
+    async def _project_id(session: AsyncSession, caller: Caller, project: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(project)
+        except ValueError:
+            pass
+        named = await projects_repo.get_by_name(session, caller.domain_name, project)
+        if named is None:
+            raise ProjectNotFound(f"Project {project!r} not found.")
+        return named.id
 
     # Writes (superadmin only).
 
