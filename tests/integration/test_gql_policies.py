@@ -99,7 +99,7 @@ def cli_add_input(**overrides: Any) -> dict[str, Any]:
 
 async def plain_user(
     manager: LocalManager, *, keypair_policy: str = "default"
-) -> builders.TestUser:
+) -> builders.SeededUser:
     """A user-role user whose keypair uses ``keypair_policy``, in a new project of its own."""
     user = await builders.add_user(manager)
     now = RealClock().now()

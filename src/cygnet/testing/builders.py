@@ -13,7 +13,7 @@ from cygnet.testing.cluster import LocalManager
 
 
 @dataclass(frozen=True, slots=True)
-class TestUser:
+class SeededUser:
     uuid: uuid.UUID
     email: str
     password: str
@@ -31,7 +31,7 @@ async def add_user(
     password: str = "test-password-1",
     allowed_client_ip: list[str] | None = None,
     rate_limit: int = 30_000,
-) -> TestUser:
+) -> SeededUser:
     """A user with one active keypair, written directly to the store."""
     now = RealClock().now()
     user_id = uuid.uuid4()
@@ -72,4 +72,4 @@ async def add_user(
             )
         )
     local.manager.services.auth.invalidate()
-    return TestUser(user_id, email, password, access_key, secret_key)
+    return SeededUser(user_id, email, password, access_key, secret_key)
