@@ -30,7 +30,3 @@ def new_access_key() -> AccessKey:
 def new_secret_key() -> SecretKey:
     """A 40-character random secret key."""
     return SecretKey("".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)))
-
-
-def is_access_key(value: str) -> bool:
-    return len(value) == 20 and value.startswith("AKIA") and all(c in _UPPER_DIGITS for c in value)

@@ -8,7 +8,7 @@ import gc
 import signal
 import threading
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,8 @@ class Manager:
     settings: ManagerSettings
     db: Database
     services: Services
-    app: FastAPI
     new_admin: AdminCredentials | None
+    app: FastAPI = field(init=False)
     _flusher: asyncio.Task[None] | None = None
 
     @property
@@ -84,7 +84,7 @@ async def create_manager(settings: ManagerSettings, clock: Clock | None = None) 
     else:
         update_endpoint(credentials, settings.endpoint)
     services = build_services(db, settings, clock)
-    manager = Manager(settings=settings, db=db, services=services, app=None, new_admin=new_admin)  # type: ignore[arg-type]
+    manager = Manager(settings=settings, db=db, services=services, new_admin=new_admin)
     manager.app = create_app(services, on_startup=manager.start, on_shutdown=manager.stop)
     return manager
 
