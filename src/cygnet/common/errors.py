@@ -191,3 +191,74 @@ class NotImplementedAPI(CygnetError):
 
 class InternalError(CygnetError):
     pass
+
+
+class KernelNotFound(ObjectNotFound):
+    slug = "kernel-not-found"
+    title = "No such kernel."
+    error_code = "kernel_read_not-found"
+
+
+class ImageNotFound(ObjectNotFound):
+    slug = "image-not-found"
+    title = "No such image."
+    error_code = "image_read_not-found"
+
+
+class AgentNotFound(ObjectNotFound):
+    slug = "agent-not-found"
+    title = "No such agent."
+    error_code = "agent_read_not-found"
+
+
+class InsufficientResources(CygnetError):
+    """An agent cannot fit the requested slots (nothing was allocated)."""
+
+    status = 400
+    slug = "insufficient-resources"
+    title = "Not enough resources on the agent."
+    error_code = "agent_allocate_insufficient-resources"
+
+
+class PathOutsideWorkdir(InvalidAPIParameters):
+    """A file path that resolves outside the kernel's working directory (``/home/work``)."""
+
+    error_code = "kernel_files_invalid-path"
+
+
+class AgentError(CygnetError):
+    """The agent or its runtime failed to carry out an operation."""
+
+    status = 502
+    slug = "agent-error"
+    title = "The agent could not carry out the operation."
+    error_code = "agent_generic_error"
+
+
+class AgentUnreachable(AgentError):
+    slug = "agent-unreachable"
+    title = "The agent did not answer."
+    error_code = "agent_rpc_unreachable"
+
+
+class RPCAuthFailed(AuthFailed):
+    error_code = "agent_rpc_unauthorized"
+
+
+ERRORS_BY_CODE: dict[str, type[CygnetError]] = {}
+
+
+def _index(cls: type[CygnetError]) -> None:
+    ERRORS_BY_CODE.setdefault(cls.error_code, cls)
+    for sub in cls.__subclasses__():
+        _index(sub)
+
+
+def error_from_code(error_code: str, msg: str | None, data: Any = None) -> CygnetError:
+    """Rebuild the error an RPC peer raised from its ``error_code`` (the most general class
+    that carries the code; the generic internal error for codes this side does not know)."""
+    if not ERRORS_BY_CODE:
+        _index(CygnetError)
+        ERRORS_BY_CODE[InternalError.error_code] = InternalError
+    cls = ERRORS_BY_CODE.get(error_code, InternalError)
+    return cls(msg, data=data)
