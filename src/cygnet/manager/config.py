@@ -32,6 +32,15 @@ class ManagerSettings(CygnetSettings):
     )
     usage_flush_seconds: float = Field(default=5.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
+    agent_secret: str | None = Field(
+        default=None,
+        description="shared secret of manager<->agent RPC; generated into "
+        "<data_dir>/agent-secret (mode 0600) when unset",
+    )
+    agent_heartbeat_interval: float = Field(default=5.0, gt=0)
+    agent_heartbeat_timeout: float = Field(
+        default=30.0, gt=0, description="an agent with no heartbeat for this long is LOST"
+    )
 
     def database_url(self) -> str:
         if self.db_url:

@@ -204,3 +204,27 @@ class Caller:
     def can_admin_domain(self, domain_name: str) -> bool:
         """Superadmins administer every domain; admins their own."""
         return self.is_superadmin or (self.is_domain_admin and self.domain_name == domain_name)
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    status: str
+    status_changed: datetime | None
+    region: str
+    resource_group: str
+    schedulable: bool
+    available_slots: dict[str, str]
+    occupied_slots: dict[str, str]
+    address: str
+    architecture: str
+    version: str
+    runtime: str
+    slot_types: dict[str, str]
+    compute_plugins: dict[str, Any]
+    hardware_metadata: dict[str, Any]
+    images: list[dict[str, Any]]
+    live_stat: dict[str, Any]
+    first_contact: datetime
+    lost_at: datetime | None
+    last_heartbeat: datetime | None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
+import secrets
 import signal
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from fastapi import FastAPI
 
 from cygnet.common.clock import Clock, RealClock
 from cygnet.common.logging import get_logger
+from cygnet.common.transport import InProcNetwork
+from cygnet.manager.agents.registry import MANAGER_REQUEST
 from cygnet.manager.api.app import create_app
 from cygnet.manager.config import ManagerSettings
 from cygnet.manager.services.bootstrap import (
@@ -40,6 +44,7 @@ class Manager:
     new_admin: AdminCredentials | None
     app: FastAPI = field(init=False)
     _flusher: asyncio.Task[None] | None = None
+    before_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def credentials_path(self) -> Path:
@@ -53,7 +58,12 @@ class Manager:
             except Exception:
                 log.exception("could not record keypair usage")
 
+    @property
+    def agent_secret(self) -> str:
+        return self.services.agents.settings.secret
+
     async def start(self) -> None:
+        await self.services.agents.start()
         self._flusher = asyncio.create_task(self._flush_loop(), name="usage-flusher")
         # Everything built so far (app, schema, services, imported modules) lives as long as
         # the process: move it out of the collector's way so that collections triggered by
@@ -62,17 +72,48 @@ class Manager:
         gc.freeze()
 
     async def stop(self) -> None:
+        for hook in self.before_stop:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
+        await self.services.agents.stop()
         await self.services.auth.flush_usage()
         await self.db.close()
 
 
-async def create_manager(settings: ManagerSettings, clock: Clock | None = None) -> Manager:
-    """Open and migrate the store, seed it on first start, and build services and the app."""
+AGENT_SECRET_FILE = "agent-secret"
+INPROC_NAME = "manager"  # in-process agents reach the manager at inproc://manager
+
+
+def load_agent_secret(settings: ManagerSettings) -> str:
+    """The configured agent RPC secret, else the one in ``<data_dir>/agent-secret`` (created
+    with mode 0600 on first use)."""
+    if settings.agent_secret:
+        return settings.agent_secret
+    path = settings.data_dir / AGENT_SECRET_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret
+
+
+async def create_manager(
+    settings: ManagerSettings,
+    clock: Clock | None = None,
+    *,
+    network: InProcNetwork | None = None,
+) -> Manager:
+    """Open and migrate the store, seed it on first start, and build services and the app.
+    ``network`` lets agents in the same process reach it (and be reached) by ``inproc://``."""
     clock = clock or RealClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url())
@@ -83,7 +124,11 @@ async def create_manager(settings: ManagerSettings, clock: Clock | None = None) 
         write_credentials(credentials, settings.endpoint, new_admin)
     else:
         update_endpoint(credentials, settings.endpoint)
-    services = build_services(db, settings, clock)
+    services = build_services(
+        db, settings, clock, agent_secret=load_agent_secret(settings), network=network
+    )
+    if network is not None:
+        network.bind(INPROC_NAME, MANAGER_REQUEST, services.agents.handle)
     manager = Manager(settings=settings, db=db, services=services, new_admin=new_admin)
     manager.app = create_app(services, on_startup=manager.start, on_shutdown=manager.stop)
     return manager

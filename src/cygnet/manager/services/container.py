@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cygnet.common.clock import Clock
+from cygnet.common.transport import InProcNetwork
+from cygnet.manager.agents.registry import AgentRegistry, RegistrySettings
 from cygnet.manager.config import ManagerSettings
+from cygnet.manager.events import EventBus
 from cygnet.manager.services.auth import AuthService
 from cygnet.manager.services.domains import DomainService
 from cygnet.manager.services.keypairs import KeyPairService
@@ -28,12 +31,29 @@ class Services:
     projects: ProjectService
     users: UserService
     keypairs: KeyPairService
+    events: EventBus
+    agents: AgentRegistry
 
 
-def build_services(db: Database, settings: ManagerSettings, clock: Clock) -> Services:
+def build_services(
+    db: Database,
+    settings: ManagerSettings,
+    clock: Clock,
+    *,
+    agent_secret: str,
+    network: InProcNetwork | None = None,
+) -> Services:
     auth = AuthService(db, settings, clock)
+    events = EventBus()
+    registry_settings = RegistrySettings(
+        secret=agent_secret,
+        heartbeat_interval=settings.agent_heartbeat_interval,
+        heartbeat_timeout=settings.agent_heartbeat_timeout,
+    )
     return Services(
         settings=settings,
+        events=events,
+        agents=AgentRegistry(db, clock, events, registry_settings, network),
         auth=auth,
         system=SystemService(db, clock),
         domains=DomainService(db, clock, auth),

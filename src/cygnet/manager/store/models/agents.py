@@ -1,4 +1,4 @@
-"""Agents (one per node). Filled by the agent registry in the agent issue."""
+"""Agents (one per node), written by the agent registry on registration and heartbeats."""
 
 from __future__ import annotations
 
@@ -31,3 +31,8 @@ class AgentRow(Base):
     hardware_metadata: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     first_contact: Mapped[datetime] = mapped_column(UTCDateTime)
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    runtime: Mapped[str] = mapped_column(String(32), default="")
+    slot_types: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    images: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    live_stat: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)

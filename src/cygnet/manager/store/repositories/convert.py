@@ -137,3 +137,28 @@ def resource_group(row: m.ResourceGroupRow) -> e.ResourceGroup:
         scheduler_opts=dict(row.scheduler_opts or {}),
         use_host_network=row.use_host_network,
     )
+
+
+def agent(row: m.AgentRow) -> e.Agent:
+    return e.Agent(
+        id=row.id,
+        status=row.status,
+        status_changed=row.status_changed,
+        region=row.region,
+        resource_group=row.scaling_group,
+        schedulable=row.schedulable,
+        available_slots=dict(row.available_slots or {}),
+        occupied_slots=dict(row.occupied_slots or {}),
+        address=row.addr,
+        architecture=row.architecture,
+        version=row.version,
+        runtime=row.runtime,
+        slot_types=dict(row.slot_types or {}),
+        compute_plugins=dict(row.compute_plugins or {}),
+        hardware_metadata=dict(row.hardware_metadata or {}),
+        images=list(row.images or []),
+        live_stat=dict(row.live_stat or {}),
+        first_contact=row.first_contact,
+        lost_at=row.lost_at,
+        last_heartbeat=row.last_heartbeat,
+    )

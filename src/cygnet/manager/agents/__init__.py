@@ -1,0 +1,1 @@
+"""The agent registry (registration, heartbeats, liveness) and the RPC client for agents."""

@@ -1,0 +1,133 @@
+"""Agents: registration upserts, batched heartbeat updates, liveness changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cygnet.common.errors import InvalidAPIParameters
+from cygnet.common.lifecycle import AgentStatus
+from cygnet.common.rpc import AgentInfo
+from cygnet.manager import entities as e
+from cygnet.manager.store import models as m
+from cygnet.manager.store.repositories import convert
+
+
+async def get(session: AsyncSession, agent_id: str) -> e.Agent | None:
+    row = await session.get(m.AgentRow, agent_id)
+    return None if row is None else convert.agent(row)
+
+
+async def list_all(
+    session: AsyncSession,
+    *,
+    statuses: Iterable[str] | None = None,
+    resource_group: str | None = None,
+) -> list[e.Agent]:
+    stmt = select(m.AgentRow).order_by(m.AgentRow.id)
+    if statuses is not None:
+        stmt = stmt.where(m.AgentRow.status.in_(list(statuses)))
+    if resource_group is not None:
+        stmt = stmt.where(m.AgentRow.scaling_group == resource_group)
+    return [convert.agent(row) for row in (await session.execute(stmt)).scalars()]
+
+
+async def register(
+    session: AsyncSession, info: AgentInfo, occupied: Mapping[str, str], now: datetime
+) -> e.Agent:
+    """Insert the agent or refresh what it reports; it becomes ALIVE."""
+    group = await session.get(m.ResourceGroupRow, info.resource_group)
+    if group is None:
+        raise InvalidAPIParameters(
+            f"agent {info.agent_id}: resource group {info.resource_group!r} does not exist "
+            "(create it with `cygnet admin resource-group create`, or fix the agent's config)"
+        )
+    values: dict[str, Any] = {
+        "region": info.region,
+        "scaling_group": info.resource_group,
+        "available_slots": dict(info.available_slots),
+        "occupied_slots": dict(occupied),
+        "addr": info.address,
+        "architecture": info.architecture,
+        "version": info.version,
+        "runtime": info.runtime,
+        "slot_types": dict(info.slot_types),
+        "compute_plugins": {acc.plugin: acc.model_dump(mode="json") for acc in info.accelerators},
+        "hardware_metadata": dict(info.hardware),
+        "images": [image.model_dump(mode="json") for image in info.images],
+        "last_heartbeat": now,
+        "lost_at": None,
+    }
+    row = await session.get(m.AgentRow, info.agent_id)
+    if row is None:
+        row = m.AgentRow(
+            id=info.agent_id,
+            status=AgentStatus.ALIVE,
+            status_changed=now,
+            schedulable=True,
+            first_contact=now,
+            live_stat={},
+            **values,
+        )
+        session.add(row)
+    else:
+        if row.status != AgentStatus.ALIVE:
+            row.status = AgentStatus.ALIVE
+            row.status_changed = now
+        for key, value in values.items():
+            setattr(row, key, value)
+    await session.flush()
+    return convert.agent(row)
+
+
+async def record_heartbeats(
+    session: AsyncSession, beats: Mapping[str, tuple[dict[str, str], dict[str, Any], datetime]]
+) -> None:
+    """Store occupancy, live stats and the time of the latest heartbeat of several agents, in
+    one executemany (thousands of agents flush together)."""
+    if not beats:
+        return
+    table = m.AgentRow.__table__
+    assert isinstance(table, Table)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("agent_id"))
+        .values(
+            occupied_slots=bindparam("occupied"),
+            live_stat=bindparam("live_stat"),
+            last_heartbeat=bindparam("at"),
+        )
+    )
+    rows = [
+        {"agent_id": agent_id, "occupied": occupied, "live_stat": live_stat, "at": at}
+        for agent_id, (occupied, live_stat, at) in beats.items()
+    ]
+    connection = await session.connection()
+    await connection.execute(stmt, rows)
+
+
+async def set_status(
+    session: AsyncSession, agent_ids: Iterable[str], status: AgentStatus, now: datetime
+) -> list[str]:
+    """Move agents to ``status``; returns the ids that actually changed."""
+    ids = list(agent_ids)
+    if not ids:
+        return []
+    rows = (
+        await session.execute(
+            select(m.AgentRow).where(m.AgentRow.id.in_(ids), m.AgentRow.status != status)
+        )
+    ).scalars()
+    changed = []
+    for row in rows:
+        row.status = status
+        row.status_changed = now
+        if status == AgentStatus.LOST:
+            row.lost_at = now
+        changed.append(row.id)
+    await session.flush()
+    return changed
