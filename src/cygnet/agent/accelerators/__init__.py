@@ -1,0 +1,1 @@
+"""Accelerator plugins (entry-point group ``cygnet.accelerators``): ``mock``, ``cuda``."""
