@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import signal
@@ -93,6 +94,8 @@ async def test_up_bootstraps_serves_and_stops_cleanly(tmp_path: Path) -> None:
         if proc.poll() is None:
             _out, err = _stop(proc)
     assert endpoint in err and str(creds_file) in err
+    # The embedded agent started with the manager, in the runtime auto chose.
+    assert "local-agent (" in err and (" runtime;" in err)
     # A second start keeps the store and the same credentials.
     proc = _cygnet("up", "--data-dir", str(tmp_path), "--port", str(port))
     try:
@@ -135,3 +138,50 @@ def test_manager_serve_rejects_a_bad_config(tmp_path: Path) -> None:
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "invalid manager settings" in err and "port" in err
+
+
+async def test_up_runs_agents_that_register_and_say_goodbye(tmp_path: Path) -> None:
+    import sqlite3
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = _cygnet(
+        "up",
+        "--data-dir",
+        str(tmp_path),
+        "--port",
+        str(port),
+        "--runtime",
+        "process",
+        "--agents",
+        "2",
+    )
+    try:
+        _wait_until_up(proc, endpoint)
+        deadline = time.monotonic() + 30
+        while True:
+            with sqlite3.connect(tmp_path / "cygnet.db") as db:
+                rows = db.execute("SELECT id, status, runtime FROM agents ORDER BY id").fetchall()
+            if len(rows) == 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert rows == [
+            ("local-agent-1", "ALIVE", "process"),
+            ("local-agent-2", "ALIVE", "process"),
+        ]
+    finally:
+        if proc.poll() is None:
+            _out, err = _stop(proc)
+    assert "local-agent-1 (process runtime;" in err
+    with sqlite3.connect(tmp_path / "cygnet.db") as db:
+        statuses = {row[0] for row in db.execute("SELECT status FROM agents")}
+    assert statuses == {"TERMINATED"}
+
+
+def test_agent_serve_explains_a_missing_secret(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(f'manager = "http://127.0.0.1:1"\ndata_dir = "{tmp_path}"\n')
+    proc = _cygnet("agent", "serve", "--config", str(config))
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "invalid agent settings" in err and "secret_file" in err

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from cygnet.client.cli.main import cli
-from cygnet.launcher.servers import manager_group, up
+from cygnet.launcher.images import image_group
+from cygnet.launcher.servers import agent_group, manager_group, up
 
 cli.add_command(up)
 cli.add_command(manager_group)
+cli.add_command(image_group)
+cli.add_command(agent_group)
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from cygnet.common.clock import Clock
+from cygnet.common.transport import InProcNetwork
 from cygnet.manager.config import ManagerSettings
 from cygnet.manager.server import Manager, create_manager, uvicorn_server
 from cygnet.manager.services.bootstrap import AdminCredentials
@@ -52,15 +54,22 @@ def _free_socket(host: str) -> socket.socket:
 
 
 @asynccontextmanager
-async def run_manager(**settings: Any) -> AsyncIterator[LocalManager]:
+async def run_manager(
+    *, network: InProcNetwork | None = None, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[LocalManager]:
     """Start a manager on a free port of 127.0.0.1 with a fresh store; stop it on exit.
 
     ``settings`` go to ``ManagerSettings`` (give at least ``data_dir``, and ``db_url`` for
     PostgreSQL). The store must be empty: the superadmin's credentials come from the bootstrap.
+    With ``network``, in-process agents reach it at ``inproc://manager``.
     """
     sock = _free_socket("127.0.0.1")
     port = sock.getsockname()[1]
-    manager = await create_manager(ManagerSettings.load(host="127.0.0.1", port=port, **settings))
+    manager = await create_manager(
+        ManagerSettings.load(host="127.0.0.1", port=port, **settings),
+        clock,
+        network=network,
+    )
     if manager.new_admin is None:
         sock.close()
         await manager.db.close()

@@ -1,0 +1,119 @@
+"""Kernel start on the agent vs. ``docker run --rm`` of the same image and command.
+
+In one run, alternately:
+
+* agent:  an in-process manager + agent (Docker runtime) — the agent creates a kernel from
+  ``cygnet/busybox:latest``, runs ``echo ok`` in it (batch mode, through the kernel's exec
+  path) and waits for the result, then destroys the kernel (container stopped and removed);
+* docker: ``docker run --rm cygnet/busybox:latest sh -c 'echo ok'`` (the Docker CLI).
+
+Each round measures one of each, so a machine that speeds up or slows down hits both alike.
+The last line printed is a JSON object with ``benchmark``, ``agent_median_s``,
+``docker_median_s`` and ``ratio`` (agent / docker). Target: ratio <= 1.3.
+
+Needs a Docker engine and the image (``cygnet image bootstrap --only busybox``).
+
+    python benchmarks/kernel_start.py [--rounds 15] [--image cygnet/busybox:latest]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from cygnet.common import rpc
+from cygnet.manager.agents.client import AgentClient
+from cygnet.testing.agents import run_cluster
+
+COMMAND = "echo ok"
+
+
+async def agent_round(client: AgentClient, image: str) -> float:
+    started = time.perf_counter()
+    created = await client.create_kernel(
+        rpc.CreateKernel(
+            kernel_id=uuid.uuid4(),
+            session_id=uuid.uuid4(),
+            owner_access_key="AKIABENCH",
+            image=image,
+            resources={"cpu": "1", "mem": "128m"},
+        )
+    )
+    result = await client.execute(created.kernel_id, "batch", COMMAND)
+    while result.status == "continued":
+        result = await client.execute(created.kernel_id, "continue", run_id=result.run_id)
+    await client.destroy_kernel(created.kernel_id)
+    elapsed = time.perf_counter() - started
+    if result.exit_code != 0 or ("stdout", "ok\n") not in result.console:
+        raise SystemExit(f"unexpected result from the kernel: {result}")
+    return elapsed
+
+
+def docker_round(docker: str, image: str) -> float:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [docker, "run", "--rm", image, "/bin/sh", "-c", COMMAND],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    elapsed = time.perf_counter() - started
+    if out != "ok\n":
+        raise SystemExit(f"unexpected output from docker run: {out!r}")
+    return elapsed
+
+
+async def main(rounds: int, image: str) -> dict[str, object]:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise SystemExit("the docker CLI is not installed")
+    data_dir = Path(tempfile.mkdtemp(prefix="cygnet-bench-"))
+    agent_times: list[float] = []
+    docker_times: list[float] = []
+    try:
+        async with run_cluster(data_dir, runtime="docker", memory="2g") as cluster:
+            registry = cluster.manager.manager.services.agents
+            client = await registry.client(cluster.agent.id)
+            await agent_round(client, image)  # warm-up: image layers, runner, caches
+            await asyncio.to_thread(docker_round, docker, image)
+            for i in range(rounds):
+                if i % 2 == 0:
+                    agent_times.append(await agent_round(client, image))
+                    docker_times.append(await asyncio.to_thread(docker_round, docker, image))
+                else:
+                    docker_times.append(await asyncio.to_thread(docker_round, docker, image))
+                    agent_times.append(await agent_round(client, image))
+                print(
+                    f"round {i + 1:2d}: agent {agent_times[-1]:.3f} s, "
+                    f"docker run {docker_times[-1]:.3f} s",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    agent_median = statistics.median(agent_times)
+    docker_median = statistics.median(docker_times)
+    return {
+        "benchmark": "kernel_start",
+        "image": image,
+        "rounds": rounds,
+        "agent_median_s": round(agent_median, 4),
+        "docker_median_s": round(docker_median, 4),
+        "ratio": round(agent_median / docker_median, 3),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--image", default="cygnet/busybox:latest")
+    args = parser.parse_args()
+    summary = asyncio.run(main(args.rounds, args.image))
+    print(json.dumps(summary))
