@@ -266,12 +266,16 @@ class Agent:
         return self._locks.setdefault(kernel_id, asyncio.Lock())
 
     async def find_image(self, name: str) -> rpc.ImageInfo:
+        """The local image ``name`` refers to (``repo`` means ``repo:latest``, as in Docker)."""
+        candidates = {name}
+        if ":" not in name.rsplit("/", 1)[-1]:
+            candidates.add(f"{name}:latest")
         for refresh in (False, True):
             if refresh:
                 assert self.runtime is not None
                 self._images = await self.runtime.list_images()
             for image in self._images:
-                if image.name == name or image.id == name:
+                if image.name in candidates or image.id == name:
                     return image
         known = ", ".join(sorted(i.name for i in self._images)) or "none"
         raise ImageNotFound(

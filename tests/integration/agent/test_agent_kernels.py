@@ -189,6 +189,9 @@ async def test_resources_are_allocated_exactly_and_released(
     finally:
         await client.destroy_kernel(a.kernel_id)
     assert agent.occupied().is_zero()
+    if cluster.agent.runtime_name == "docker":  # "repo" means "repo:latest"
+        bare = await client.create_kernel(_create("cygnet/busybox"))
+        await client.destroy_kernel(bare.kernel_id)
     with pytest.raises(ImageNotFound, match="no-such-image"):
         await client.create_kernel(_create("no-such-image"))
     assert agent.occupied().is_zero()
