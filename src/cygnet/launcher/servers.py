@@ -13,6 +13,7 @@ from rich.console import Console
 from cygnet.agent.config import AgentSettings
 from cygnet.agent.server import serve as serve_agent
 from cygnet.common.logging import setup_logging
+from cygnet.common.resources import BinarySize, is_bytes_slot
 from cygnet.common.transport import InProcNetwork
 from cygnet.launcher.local import local_agent_settings, start_local_agents
 from cygnet.manager.config import ManagerSettings, default_data_dir
@@ -70,7 +71,10 @@ async def _run_up(settings: ManagerSettings, runtime: str, agent_count: int) -> 
     ]
     for agent in agents:
         assert agent.allocator is not None
-        capacity = ", ".join(f"{k}={v}" for k, v in agent.allocator.capacity().to_json().items())
+        capacity = ", ".join(
+            f"{slot}={BinarySize(int(qty)).format() if is_bytes_slot(slot) else qty}"
+            for slot, qty in agent.allocator.capacity().to_json().items()
+        )
         lines.append(
             f"[bold]Agent[/]        {agent.id} ({agent.runtime_name} runtime; {capacity}; "
             f"{len(agent.info().images)} images)"
