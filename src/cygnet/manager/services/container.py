@@ -11,6 +11,7 @@ from cygnet.manager.config import ManagerSettings
 from cygnet.manager.events import EventBus
 from cygnet.manager.services.auth import AuthService
 from cygnet.manager.services.domains import DomainService
+from cygnet.manager.services.images import ImageService
 from cygnet.manager.services.keypairs import KeyPairService
 from cygnet.manager.services.policies import ResourcePolicyService
 from cygnet.manager.services.projects import ProjectService
@@ -33,6 +34,7 @@ class Services:
     keypairs: KeyPairService
     events: EventBus
     agents: AgentRegistry
+    images: ImageService
 
 
 def build_services(
@@ -54,6 +56,7 @@ def build_services(
         settings=settings,
         events=events,
         agents=AgentRegistry(db, clock, events, registry_settings, network),
+        images=ImageService(db, clock),
         auth=auth,
         system=SystemService(db, clock),
         domains=DomainService(db, clock, auth),
