@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -94,6 +94,7 @@ class Agent:
         self._plugins: list[_Plugin] = []
         self._images: list[rpc.ImageInfo] = []
         self._executors: dict[uuid.UUID, KernelExecutor] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._store = KernelStore(self.data_dir / "kernels")
         self._outbox: list[Any] = []
@@ -137,6 +138,7 @@ class Agent:
         """Stop serving; kernels keep running (a restarted agent re-attaches to them)."""
         await cancel_and_wait(self._tasks)
         self._tasks = []
+        await cancel_and_wait(list(self._background))
         if self._manager is not None:
             with contextlib.suppress(CygnetError):
                 await self._flush_events()
@@ -267,15 +269,13 @@ class Agent:
 
     async def find_image(self, name: str) -> rpc.ImageInfo:
         """The local image ``name`` refers to (``repo`` means ``repo:latest``, as in Docker)."""
-        candidates = {name}
-        if ":" not in name.rsplit("/", 1)[-1]:
-            candidates.add(f"{name}:latest")
+        wanted = _tagged(name)
         for refresh in (False, True):
             if refresh:
                 assert self.runtime is not None
                 self._images = await self.runtime.list_images()
             for image in self._images:
-                if image.name in candidates or image.id == name:
+                if _tagged(image.name) == wanted or image.id == name:
                     return image
         known = ", ".join(sorted(i.name for i in self._images)) or "none"
         raise ImageNotFound(
@@ -326,6 +326,11 @@ class Agent:
             record.state = KernelRunState.RUNNING
             self._store.save(record)
             self._emit(KernelStarted(**self._event_ids(record), container_id=_container_id(record)))
+            if request.command is None:
+                # An interactive kernel: its first cell should not wait for the interpreter.
+                self._spawn(self._executor(record).warm_up())
+            else:
+                self._spawn(self._watch_closely(record))
             return self._created(record)
 
     def _spec(
@@ -471,16 +476,24 @@ class Agent:
             raise InvalidAPIParameters(f"kernel {kernel_id} is not running ({record.state})")
         return record
 
-    async def execute(self, request: rpc.ExecuteCode) -> rpc.ExecutionResult:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _executor(self, record: KernelRecord) -> KernelExecutor:
         assert self.runtime is not None
-        record = self._running(request.kernel_id)
         executor = self._executors.get(record.kernel_id)
         if executor is None:
             executor = KernelExecutor(
                 self.runtime, record.runtime_state, record.runtime_type, record.runtime_path
             )
             self._executors[record.kernel_id] = executor
-        return await executor.execute(request)
+        return executor
+
+    async def execute(self, request: rpc.ExecuteCode) -> rpc.ExecutionResult:
+        record = self._running(request.kernel_id)
+        return await self._executor(record).execute(request)
 
     async def interrupt(self, kernel_id: uuid.UUID) -> None:
         self._running(kernel_id)
@@ -592,24 +605,41 @@ class Agent:
         return True
 
     async def _watch_loop(self) -> None:
-        assert self.runtime is not None
         while True:
             await asyncio.sleep(self.settings.kernel_poll_interval)
             for record in list(self.kernels.values()):
+                await self._check_exit(record)
+
+    async def _check_exit(self, record: KernelRecord) -> bool:
+        """Poll one kernel; report it if its main process ended. Returns whether it is still
+        running (or busy with another operation)."""
+        assert self.runtime is not None
+        if record.state != KernelRunState.RUNNING:
+            return False
+        lock = self._lock(record.kernel_id)
+        if lock.locked():
+            return True
+        try:
+            async with lock:
                 if record.state != KernelRunState.RUNNING:
-                    continue
-                lock = self._lock(record.kernel_id)
-                if lock.locked():
-                    continue
-                try:
-                    async with lock:
-                        if record.state != KernelRunState.RUNNING:
-                            continue
-                        poll = await self.runtime.poll(record.runtime_state)
-                        if poll.status != "running":
-                            await self._on_exit(record, poll.exit_code, holds_allocation=True)
-                except Exception:
-                    log.exception("watching kernel %s failed", record.kernel_id)
+                    return False
+                poll = await self.runtime.poll(record.runtime_state)
+                if poll.status != "running":
+                    await self._on_exit(record, poll.exit_code, holds_allocation=True)
+                    return False
+        except Exception:
+            log.exception("watching kernel %s failed", record.kernel_id)
+        return True
+
+    async def _watch_closely(self, record: KernelRecord) -> None:
+        """A kernel with a main command (a batch job) often ends soon: poll it often at
+        first, backing off to the regular interval, so its end is reported promptly."""
+        delay = 0.02
+        while delay < self.settings.kernel_poll_interval:
+            await asyncio.sleep(delay)
+            if not await self._check_exit(record):
+                return
+            delay *= 1.5
 
     def _emit(self, event: Any) -> None:
         self._outbox.append(event)
@@ -656,6 +686,11 @@ def _requested_slots(resources: dict[str, str]) -> ResourceSlot:
     if requested.get_or_zero("mem") == 0:
         defaults["mem"] = Decimal(DEFAULT_MEM)
     return requested + ResourceSlot(defaults) if defaults else requested
+
+
+def _tagged(name: str) -> str:
+    """``repo`` means ``repo:latest``, as in Docker."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
 def _container_id(record: KernelRecord) -> str:

@@ -291,6 +291,18 @@ class KernelExecutor:
 
     # -- the REPL -------------------------------------------------------------------------------
 
+    async def warm_up(self) -> None:
+        """Start the Python REPL ahead of the first query, so that a kernel's first cell
+        does not wait for the interpreter to start. Failures are left to that first query."""
+        if not self.supports_query:
+            return
+        async with self._lock:
+            if self._repl is None and not self._closed:
+                try:
+                    await self._ensure_repl(_Run("warm-up", "query"))
+                except Exception as exc:
+                    log.debug("could not start the Python REPL ahead of time: %r", exc)
+
     async def _ensure_repl(self, run: _Run) -> None:
         if self._repl is not None:
             return

@@ -6,12 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import platformdirs
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+def default_data_dir() -> Path:
+    """Where a local Cygnet keeps its data (``cygnet up``'s store and ``credentials.env``)."""
+    return Path(platformdirs.user_data_dir("cygnet", appauthor=False))
 
 
 class CygnetSettings(BaseSettings):

@@ -145,6 +145,19 @@ class SessionNotFound(ObjectNotFound):
     error_code = "session_read_not-found"
 
 
+class SessionAlreadyExists(CygnetError):
+    """A live session of that name exists and cannot be reused (``data.existingSessionId``)."""
+
+    status = 400
+    slug = "session-already-exists"
+    title = "The session already exists but you requested to create a new one."
+    error_code = "session_create_already-exists"
+
+
+class SessionTerminatedWhileWaiting(SessionNotFound):
+    title = "Session terminated during scheduling."
+
+
 class URLNotFound(CygnetError):
     status = 404
     slug = "url-not-found"
@@ -166,6 +179,13 @@ class Conflict(CygnetError):
     slug = "invalid-api-params"
     title = "The operation conflicts with the current state."
     error_code = "api_generic_conflict"
+
+
+class StillInUse(Conflict):
+    """The object still has live dependants (a project with running sessions)."""
+
+    title = "The object is still in use."
+    error_code = "api_generic_still-in-use"
 
 
 class QuotaExceeded(CygnetError):

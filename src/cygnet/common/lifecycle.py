@@ -75,6 +75,17 @@ class KernelStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class SessionType(StrEnum):
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+    INFERENCE = "inference"
+
+
+class ClusterMode(StrEnum):
+    SINGLE_NODE = "single-node"
+    MULTI_NODE = "multi-node"
+
+
 class SessionResult(StrEnum):
     UNDEFINED = "UNDEFINED"
     SUCCESS = "SUCCESS"

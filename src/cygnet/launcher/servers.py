@@ -1,23 +1,26 @@
-"""``cygnet up`` (the whole local cluster in the foreground) and ``cygnet manager serve``."""
+"""``cygnet up`` (the whole local cluster in the foreground) and ``cygnet manager serve``.
+
+The manager and the agent are imported when a command runs, not when the ``cygnet`` command
+line starts: every client command (``cygnet session ls`` …) would otherwise pay a second for
+them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
-from cygnet.agent.config import AgentSettings
-from cygnet.agent.server import serve as serve_agent
+from cygnet.common.config import default_data_dir
 from cygnet.common.logging import setup_logging
 from cygnet.common.resources import BinarySize, is_bytes_slot
-from cygnet.common.transport import InProcNetwork
-from cygnet.launcher.local import local_agent_settings, start_local_agents
-from cygnet.manager.config import ManagerSettings, default_data_dir
-from cygnet.manager.server import create_manager, run_event_loop, uvicorn_server
+
+if TYPE_CHECKING:
+    from cygnet.manager.config import ManagerSettings
 
 RUNTIMES = ("auto", "docker", "process", "simulated")
 
@@ -37,6 +40,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 async def _run_up(settings: ManagerSettings, runtime: str, agent_count: int) -> None:
+    from cygnet.common.transport import InProcNetwork
+    from cygnet.launcher.local import local_agent_settings, start_local_agents
+    from cygnet.manager.server import create_manager, uvicorn_server
+
     network = InProcNetwork()
     manager = await create_manager(settings, network=network)
     server = uvicorn_server(manager)
@@ -139,6 +146,9 @@ def up(
     default domain, project, resource group and policies, and a superadmin whose keys and
     password are written to DATA_DIR/credentials.env (mode 0600).
     """
+    from cygnet.manager.config import ManagerSettings
+    from cygnet.manager.server import run_event_loop
+
     setup_logging(log_level)
     if data_dir is not None:
         settings = ManagerSettings.load(
@@ -161,6 +171,9 @@ def manager_group() -> None:
 @config_option("CYGNET_")
 def serve(config_file: Path | None) -> None:
     """Run a manager alone, e.g. against PostgreSQL (set db_url in the config or CYGNET_DB_URL)."""
+    from cygnet.manager.config import ManagerSettings
+    from cygnet.manager.server import run_event_loop
+
     try:
         settings = ManagerSettings.load(config_file)
     except (ValueError, OSError) as exc:
@@ -178,6 +191,8 @@ def serve(config_file: Path | None) -> None:
 
 
 async def _serve(settings: ManagerSettings) -> None:
+    from cygnet.manager.server import create_manager, uvicorn_server
+
     manager = await create_manager(settings)
     console.print(f"Cygnet manager listening on {settings.endpoint}")
     await uvicorn_server(manager).serve()
@@ -194,6 +209,10 @@ def agent_serve(config_file: Path | None) -> None:
     """Run an agent: it registers with the manager named in its config, heartbeats, and runs
     the kernels the manager asks for. Kernels keep running when the agent stops; a restarted
     agent re-attaches to them."""
+    from cygnet.agent.config import AgentSettings
+    from cygnet.agent.server import serve as serve_agent
+    from cygnet.manager.server import run_event_loop
+
     try:
         settings = AgentSettings.load(config_file)
         settings.rpc_secret()

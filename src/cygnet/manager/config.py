@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import platformdirs
 from pydantic import Field
 from sqlalchemy import make_url
 
-from cygnet.common.config import CygnetSettings
+from cygnet.common.config import CygnetSettings, default_data_dir
 
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("cygnet", appauthor=False))
+__all__ = ["ManagerSettings", "default_data_dir"]
 
 
 class ManagerSettings(CygnetSettings):
@@ -40,6 +37,18 @@ class ManagerSettings(CygnetSettings):
     agent_heartbeat_interval: float = Field(default=5.0, gt=0)
     agent_heartbeat_timeout: float = Field(
         default=30.0, gt=0, description="an agent with no heartbeat for this long is LOST"
+    )
+
+    session_sweep_interval: float = Field(
+        default=2.0, gt=0, description="seconds between reconcile passes over all sessions"
+    )
+    session_start_timeout: float = Field(
+        default=600.0, gt=0, description="a session still starting after this long is cancelled"
+    )
+    session_terminate_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="a kernel whose agent is gone is recorded terminated after this long",
     )
 
     def database_url(self) -> str:

@@ -11,6 +11,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from cygnet.common.lifecycle import (
+    ClusterMode,
+    KernelStatus,
+    SessionResult,
+    SessionStatus,
+    SessionType,
+)
+from cygnet.common.resources import ResourceSlot
+
 T = TypeVar("T")
 
 
@@ -228,3 +237,116 @@ class Agent:
     first_contact: datetime
     lost_at: datetime | None
     last_heartbeat: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """One container of a session (a single-container session has one, role ``main``)."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    cluster_role: str
+    cluster_idx: int
+    cluster_hostname: str
+    status: KernelStatus
+    status_info: str | None
+    status_data: dict[str, Any]
+    status_changed: datetime
+    agent_id: str | None
+    agent_address: str | None
+    container_id: str | None
+    image: str
+    architecture: str
+    requested_slots: dict[str, str]
+    occupied_slots: dict[str, str]
+    created_at: datetime
+    started_at: datetime | None
+    terminated_at: datetime | None
+    exit_code: int | None
+
+    @property
+    def is_main(self) -> bool:
+        return self.cluster_role == "main"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A compute session and its kernels, as services return it."""
+
+    id: uuid.UUID
+    name: str
+    type: SessionType
+    access_key: str
+    user_uuid: uuid.UUID
+    user_email: str
+    domain_name: str
+    project_id: uuid.UUID
+    project_name: str
+    resource_group: str
+    image: str
+    architecture: str
+    tag: str | None
+    status: SessionStatus
+    status_info: str | None
+    status_data: dict[str, Any]
+    status_changed: datetime
+    status_history: dict[str, str]  # {STATUS: iso8601}, the first time each was reached
+    result: SessionResult
+    priority: int
+    cluster_mode: ClusterMode
+    cluster_size: int
+    requested_slots: dict[str, str]  # the whole session's (per kernel x cluster size)
+    resource_opts: dict[str, Any]
+    environ: dict[str, str]
+    startup_command: str | None
+    bootstrap_script: str | None
+    batch_timeout: float | None
+    callback_url: str | None
+    created_at: datetime
+    started_at: datetime | None
+    terminated_at: datetime | None
+    last_activity: datetime | None
+    num_queries: int
+    starts_at: datetime | None = None
+    designated_agents: list[str] = field(default_factory=list)
+    kernels: list[Kernel] = field(default_factory=list)
+
+    def starts_at_pending(self, now: datetime) -> bool:
+        return self.starts_at is not None and self.starts_at > now
+
+    @property
+    def main_kernel(self) -> Kernel:
+        for kernel in self.kernels:
+            if kernel.is_main:
+                return kernel
+        raise LookupError(f"session {self.id} has no main kernel")
+
+    @property
+    def occupied_slots(self) -> dict[str, str]:
+        total = ResourceSlot()
+        for kernel in self.kernels:
+            total = total + ResourceSlot.from_json(kernel.occupied_slots)
+        return total.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session or kernel status change, published on the manager's event bus once it is
+    committed (the SSE stream ``/events/session`` renders these)."""
+
+    name: str  # session_started, kernel_terminated … (wire notes 2.1)
+    session_id: uuid.UUID
+    session_name: str
+    access_key: str
+    domain_name: str
+    project_id: uuid.UUID
+    status: str
+    reason: str | None
+    exit_code: int | None = None
+    kernel_id: uuid.UUID | None = None
+    cluster_role: str | None = None
+    cluster_idx: int | None = None
+
+    @property
+    def scope(self) -> str:
+        return "session" if self.kernel_id is None else "kernel"

@@ -64,6 +64,7 @@ class Manager:
 
     async def start(self) -> None:
         await self.services.agents.start()
+        await self.services.sessions.controller.start()
         self._flusher = asyncio.create_task(self._flush_loop(), name="usage-flusher")
         # Everything built so far (app, schema, services, imported modules) lives as long as
         # the process: move it out of the collector's way so that collections triggered by
@@ -82,6 +83,7 @@ class Manager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
+        await self.services.sessions.controller.stop()
         await self.services.agents.stop()
         await self.services.auth.flush_usage()
         await self.db.close()

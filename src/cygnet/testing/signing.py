@@ -42,7 +42,7 @@ class SignedClient:
             method=method,
             rel_url=rel_url,
             host=url.netloc.decode(),
-            content_type=content_type,
+            content_type=content_type.split(";", 1)[0].strip(),  # the mime type only
             version=version,
         )
         all_headers = {

@@ -12,6 +12,8 @@ from cygnet import __version__
 from cygnet.client.cli.admin import admin
 from cygnet.client.cli.config import config, login, logout
 from cygnet.client.cli.context import CLIState
+from cygnet.client.cli.run import run
+from cygnet.client.cli.sessions import session
 from cygnet.client.cli.version import version
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -75,6 +77,8 @@ cli.add_command(config)
 cli.add_command(login)
 cli.add_command(logout)
 cli.add_command(admin)
+cli.add_command(session)
+cli.add_command(run)
 
 
 def main() -> None:

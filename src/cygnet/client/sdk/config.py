@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
-import platformdirs
 
 from cygnet import __version__
 from cygnet.client.sdk.errors import ConfigError
 from cygnet.client.sdk.profiles import ProfileStore
 from cygnet.common.auth import API_VERSION
+from cygnet.common.config import default_data_dir as common_data_dir
 from cygnet.common.versions import parse_version
 
 DEFAULT_USER_AGENT = f"Cygnet Client for Python {__version__}"
@@ -37,7 +37,7 @@ def default_data_dir() -> Path:
     override = os.environ.get("CYGNET_DATA_DIR")
     if override:
         return Path(override).expanduser()
-    return Path(platformdirs.user_data_dir("cygnet", appauthor=False))
+    return common_data_dir()
 
 
 def setup_hint() -> str:

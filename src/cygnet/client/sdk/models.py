@@ -4,6 +4,7 @@ stay at their defaults (``None``), so one model serves both list and detail quer
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -15,12 +16,17 @@ T = TypeVar("T")
 
 
 def decode_json_string(value: Any) -> Any:
-    """A ``JSONString`` wire value (``'{"cpu": "4"}'``) as the object it encodes."""
+    """A ``JSONString`` wire value (``'{"cpu": "4"}'``) as the object it encodes. Session info
+    replies stringify dicts the Python way (``"{'cpu': '1'}"``), as Backend.AI does: those
+    are read as Python literals."""
     if isinstance(value, str):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            return value
+            try:
+                return ast.literal_eval(value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                return value
     return value
 
 
@@ -170,3 +176,122 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     total_count: int
+
+
+def _none_string(value: Any) -> Any:
+    """The manager sends ``"None"`` (a stringified Python None) for some empty fields."""
+    return None if value in ("None", "") else value
+
+
+class ServicePort(_Model):
+    """A service a session offers (``jupyter``, ``sshd``...): from ``servicePorts``."""
+
+    name: str
+    protocol: str | None = None
+    ports: list[int] = Field(default_factory=list)
+    url_template: str | None = None
+    allowed_arguments: Any = None
+    allowed_envs: Any = None
+
+
+class SessionCreated(_Model):
+    """``POST /session``: the new (or reused) session and the status it reached."""
+
+    id: UUID = Field(alias="sessionId")
+    name: str | None = Field(default=None, alias="sessionName")
+    status: str = "RUNNING"
+    service_ports: list[ServicePort] = Field(default_factory=list, alias="servicePorts")
+    created: bool = True
+
+
+class SessionInfo(_Model):
+    """``GET /session/{id}``: the flat info record (keys on the wire are camelCase)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    status: str | None = None
+    status_info: Annotated[str | None, BeforeValidator(_none_string)] = Field(
+        default=None, alias="statusInfo"
+    )
+    status_data: JSONDict = Field(default=None, alias="statusData")
+    image: str | None = None
+    architecture: str | None = None
+    registry: str | None = None
+    tag: str | None = None
+    domain_name: str | None = Field(default=None, alias="domainName")
+    group_id: str | None = Field(default=None, alias="groupId")
+    user_id: str | None = Field(default=None, alias="userId")
+    age_ms: int | None = Field(default=None, alias="age")
+    occupied_slots: JSONDict = Field(default=None, alias="occupiedSlots")
+    requested_slots: JSONDict = Field(default=None, alias="requestedSlots")
+    environ: JSONDict = None
+    resource_opts: JSONDict = Field(default=None, alias="resourceOpts")
+    creation_time: datetime | None = Field(default=None, alias="creationTime")
+    termination_time: Annotated[datetime | None, BeforeValidator(_none_string)] = Field(
+        default=None, alias="terminationTime"
+    )
+    num_queries_executed: int | None = Field(default=None, alias="numQueriesExecuted")
+
+
+class ComputeSession(_Model):
+    """A row of GraphQL ``compute_session_list`` (``type``/``status`` are upper-case names)."""
+
+    id: UUID
+    name: str | None = None
+    access_key: str | None = None
+    priority: int | None = None
+    group_name: str | None = None
+    type: str | None = None
+    image: str | None = None
+    status: str | None = None
+    status_info: str | None = None
+    status_changed: datetime | None = None
+    result: str | None = None
+    created_at: datetime | None = None
+    terminated_at: datetime | None = None
+    occupied_slots: JSONDict = None
+
+
+class ExecutionResult(_Model):
+    """One answer of an execution (REST ``result`` or a WebSocket frame).
+
+    ``console`` is an ordered list of ``[type, data]``: ``stdout``/``stderr`` text, ``media``
+    (``[mime, payload]``), ``html``, ``log``, ``completion``.
+    """
+
+    status: str
+    run_id: str | None = Field(default=None, alias="runId")
+    exit_code: int | None = Field(default=None, alias="exitCode")
+    options: dict[str, Any] | None = None
+    files: Any = None
+    console: list[list[Any]] = Field(default_factory=list)
+    msg: str | None = None
+
+    @property
+    def stdout(self) -> str:
+        return "".join(str(d) for t, d, *_ in self.console if t == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(str(d) for t, d, *_ in self.console if t == "stderr")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("finished", "exec-timeout")
+
+
+class SessionFile(_Model):
+    """An entry of ``GET /session/{id}/files``."""
+
+    filename: str
+    mode: str | None = None
+    size: int | None = None
+    ctime: Any = None
+    mtime: Any = None
+    atime: Any = None
+
+
+class FileListing(_Model):
+    path: str | None = Field(default=None, alias="abspath")
+    files: list[SessionFile] = Field(default_factory=list)
+    errors: str | None = None

@@ -10,7 +10,15 @@ from fastapi import FastAPI
 from cygnet import __version__
 from cygnet.manager.api.errors import install_error_handlers
 from cygnet.manager.api.middleware import RateLimitHeaders
-from cygnet.manager.api.rest import admin, agent_rpc, manager, resource_groups, root
+from cygnet.manager.api.rest import (
+    admin,
+    agent_rpc,
+    manager,
+    resource_groups,
+    root,
+    session_streams,
+    sessions,
+)
 from cygnet.manager.api.rest import auth as auth_routes
 from cygnet.manager.services.container import Services
 
@@ -50,6 +58,8 @@ def create_app(
         auth_routes.router,
         resource_groups.router,
         agent_rpc.router,
+        sessions.router,
+        session_streams.router,
     ):
         app.include_router(router)
     return app

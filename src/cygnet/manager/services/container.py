@@ -9,6 +9,9 @@ from cygnet.common.transport import InProcNetwork
 from cygnet.manager.agents.registry import AgentRegistry, RegistrySettings
 from cygnet.manager.config import ManagerSettings
 from cygnet.manager.events import EventBus
+from cygnet.manager.lifecycle.context import Context, LifecycleSettings
+from cygnet.manager.lifecycle.controller import SessionController
+from cygnet.manager.services.agents import AgentService
 from cygnet.manager.services.auth import AuthService
 from cygnet.manager.services.domains import DomainService
 from cygnet.manager.services.images import ImageService
@@ -16,6 +19,7 @@ from cygnet.manager.services.keypairs import KeyPairService
 from cygnet.manager.services.policies import ResourcePolicyService
 from cygnet.manager.services.projects import ProjectService
 from cygnet.manager.services.resource_groups import ResourceGroupService
+from cygnet.manager.services.sessions import SessionService
 from cygnet.manager.services.system import SystemService
 from cygnet.manager.services.users import UserService
 from cygnet.manager.store.db import Database
@@ -32,9 +36,11 @@ class Services:
     projects: ProjectService
     users: UserService
     keypairs: KeyPairService
+    agent_admin: AgentService
     events: EventBus
     agents: AgentRegistry
     images: ImageService
+    sessions: SessionService
 
 
 def build_services(
@@ -52,11 +58,20 @@ def build_services(
         heartbeat_interval=settings.agent_heartbeat_interval,
         heartbeat_timeout=settings.agent_heartbeat_timeout,
     )
+    agents = AgentRegistry(db, clock, events, registry_settings, network)
+    images = ImageService(db, clock)
+    lifecycle = LifecycleSettings(
+        sweep_interval=settings.session_sweep_interval,
+        start_timeout=settings.session_start_timeout,
+        terminate_timeout=settings.session_terminate_timeout,
+    )
+    controller = SessionController(Context(db, clock, agents, events, lifecycle))
     return Services(
         settings=settings,
         events=events,
-        agents=AgentRegistry(db, clock, events, registry_settings, network),
-        images=ImageService(db, clock),
+        agents=agents,
+        images=images,
+        sessions=SessionService(db, clock, events, agents, images, controller),
         auth=auth,
         system=SystemService(db, clock),
         domains=DomainService(db, clock, auth),
@@ -65,4 +80,5 @@ def build_services(
         projects=ProjectService(db, clock),
         users=UserService(db, clock, auth),
         keypairs=KeyPairService(db, clock, auth),
+        agent_admin=AgentService(db, clock),
     )

@@ -33,6 +33,7 @@ from cygnet.manager.services.users import (
 )
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import keypairs as repo
+from cygnet.manager.store.repositories import sessions as sessions_repo
 from cygnet.manager.store.repositories import users as users_repo
 from cygnet.manager.store.repositories.keypairs import KeyPairFilter
 
@@ -46,8 +47,10 @@ def _secret_visible(caller: Caller, item: OwnedKeyPair) -> bool:
     return caller.can_admin_domain(owner.domain_name) and owner.role is not UserRole.SUPERADMIN
 
 
-def _for(caller: Caller, item: OwnedKeyPair) -> OwnedKeyPair:
-    return dataclasses.replace(item, show_secret=_secret_visible(caller, item))
+def _for(caller: Caller, item: OwnedKeyPair, concurrency_used: int = 0) -> OwnedKeyPair:
+    return dataclasses.replace(
+        item, show_secret=_secret_visible(caller, item), concurrency_used=concurrency_used
+    )
 
 
 def _values(props: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +95,11 @@ class KeyPairService:
                 limit=limit,
                 offset=offset,
             )
-        return Page(items=[_for(caller, k) for k in found.items], total_count=found.total_count)
+            used = await sessions_repo.count_live_by_access_key(
+                session, (k.keypair.access_key for k in found.items)
+            )
+        items = [_for(caller, k, used.get(k.keypair.access_key, 0)) for k in found.items]
+        return Page(items=items, total_count=found.total_count)
 
     async def get(
         self, caller: Caller, access_key: str | None = None, *, domain_name: str | None = None
@@ -100,13 +107,14 @@ class KeyPairService:
         """One keypair (the caller's own when no access key is given); None if unknown."""
         async with self._db.read() as session:
             item = await repo.get_owned(session, access_key or caller.access_key)
-        if item is None:
-            return None
+            if item is None:
+                return None
+            used = await sessions_repo.count_live(session, item.keypair.access_key)
         if not can_view_user(caller, item.owner):
             raise InsufficientPrivilege("You cannot access this keypair.")
         if domain_name is not None and item.owner.domain_name != domain_name:
             return None
-        return _for(caller, item)
+        return _for(caller, item, used)
 
     async def create(self, caller: Caller, email: str, props: dict[str, Any]) -> OwnedKeyPair:
         """A new keypair for the user with ``email`` (the first one becomes its main key)."""
@@ -157,12 +165,14 @@ class KeyPairService:
                 raise ResourcePolicyNotFound(f"Keypair resource policy {policy!r} not found.")
             await repo.update_one(session, access_key, {**values, "modified_at": self._clock.now()})
             modified = await repo.get_owned(session, access_key)
+            used = await sessions_repo.count_live(session, access_key)
         assert modified is not None
         self._auth.invalidate()
-        return _for(caller, modified)
+        return _for(caller, modified, used)
 
     async def delete(self, caller: Caller, access_key: str) -> None:
-        """Delete a keypair; a user's main access key is refused (set another one first)."""
+        """Delete a keypair; a user's main access key is refused (set another one first), and
+        so is a keypair that still owns a live session."""
         require_admin(caller)
         async with self._db.transaction() as session:
             item = await self._managed(session, caller, access_key)
@@ -170,6 +180,11 @@ class KeyPairService:
                 raise Conflict(
                     f"{access_key} is the main access key of {item.owner.email}; "
                     "make another keypair the main one before deleting it."
+                )
+            live = await sessions_repo.count_live(session, access_key)
+            if live:
+                raise Conflict(
+                    f"{access_key} owns {live} live session(s); terminate them before deleting it."
                 )
             await repo.delete(session, access_key)
         self._auth.invalidate()

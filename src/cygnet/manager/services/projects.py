@@ -19,6 +19,7 @@ from cygnet.common.errors import (
     InvalidAPIParameters,
     ProjectNotFound,
     ResourcePolicyNotFound,
+    StillInUse,
 )
 from cygnet.manager.entities import Caller, Project
 from cygnet.manager.services.common import check_name, require_admin, require_domain_admin
@@ -27,6 +28,7 @@ from cygnet.manager.services.validation import validate_slots, validate_vfolder_
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import domains as domains_repo
 from cygnet.manager.store.repositories import projects as repo
+from cygnet.manager.store.repositories import sessions as sessions_repo
 from cygnet.manager.store.repositories import users as users_repo
 
 DEFAULT_POLICY = "default"
@@ -193,9 +195,16 @@ class ProjectService:
             )
 
     async def purge(self, caller: Caller, project_id: uuid.UUID) -> None:
-        """Remove a project for good, with its memberships and resource-group associations."""
+        """Remove a project for good, with its memberships and resource-group associations;
+        refused while the project has live sessions."""
         async with self._db.transaction() as session:
             await self._managed(session, caller, project_id)
+            live = await sessions_repo.count_live_in_project(session, project_id)
+            if live:
+                raise StillInUse(
+                    f"Project {project_id} has {live} live session(s); "
+                    "terminate them before purging it."
+                )
             await repo.purge(session, project_id)
 
     @staticmethod

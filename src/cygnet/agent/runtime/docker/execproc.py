@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 from aiodocker.execs import Exec
@@ -45,12 +46,17 @@ class DockerExecProcess(ExecProcess):
         await stream.__aenter__()  # starts the process and hijacks the connection
         return cls(execution, stream)
 
-    def _transport(self) -> asyncio.Transport | None:
+    def _transport(self) -> Any:
         response = self._stream._resp
         if response is None or response.connection is None:
             return None
         transport = response.connection.transport
-        return transport if isinstance(transport, asyncio.Transport) else None
+        # uvloop's transports are not asyncio.Transport subclasses: check what is used.
+        if transport is None or not all(
+            hasattr(transport, name) for name in ("is_closing", "can_write_eof", "write_eof")
+        ):
+            return None
+        return transport
 
     async def write(self, data: bytes) -> None:
         transport = self._transport()

@@ -28,11 +28,16 @@ def set_fields(value: Any) -> dict[str, Any]:
     }
 
 
-async def attempt(action: Callable[[], Awaitable[T]]) -> tuple[bool, str, str | None, T | None]:
-    """Run a service call for a mutation: (ok, msg, error_code, value)."""
+async def attempt(
+    action: Callable[[], Awaitable[T]],
+    raising: tuple[type[CygnetError], ...] = (),
+) -> tuple[bool, str, str | None, T | None]:
+    """Run a service call for a mutation: (ok, msg, error_code, value). Denials, and the
+    errors in ``raising``, stay errors."""
+    kept: tuple[type[CygnetError], ...] = (Forbidden, *raising)
     try:
         value = await action()
-    except Forbidden:
+    except kept:
         raise
     except CygnetError as exc:
         return False, str(exc), exc.error_code, None

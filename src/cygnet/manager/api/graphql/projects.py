@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from cygnet.common.errors import StillInUse
 from cygnet.manager import entities as e
 from cygnet.manager.api.graphql.common import attempt, set_fields
 from cygnet.manager.api.graphql.context import Info
@@ -179,5 +180,9 @@ class ProjectMutation:
     @strawberry.mutation
     async def purge_group(self, info: Info, gid: uuid.UUID) -> PurgeGroup:
         ctx = info.context
-        ok, msg, code, _ = await attempt(lambda: ctx.services.projects.purge(ctx.caller, gid))
+        # A project with live sessions is an error, not ok:false (the client then reports
+        # HTTP 400, as with the reference server).
+        ok, msg, code, _ = await attempt(
+            lambda: ctx.services.projects.purge(ctx.caller, gid), raising=(StillInUse,)
+        )
         return PurgeGroup(ok=ok, msg=msg, error_code=code)

@@ -7,12 +7,14 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from cygnet.manager.api.graphql.agents import AgentQuery
 from cygnet.manager.api.graphql.domains import DomainMutation, DomainQuery
 from cygnet.manager.api.graphql.keypairs import KeyPairMutation, KeyPairQuery
 from cygnet.manager.api.graphql.policies import PolicyMutation, PolicyQuery
 from cygnet.manager.api.graphql.projects import ProjectMutation, ProjectQuery
 from cygnet.manager.api.graphql.resource_groups import ResourceGroupMutation, ResourceGroupQuery
 from cygnet.manager.api.graphql.scalars import SCALAR_MAP
+from cygnet.manager.api.graphql.sessions import SESSION_SCALARS, SessionMutation, SessionQuery
 from cygnet.manager.api.graphql.users import UserMutation, UserQuery
 
 Query = merge_types(
@@ -24,6 +26,8 @@ Query = merge_types(
         ProjectQuery,
         UserQuery,
         KeyPairQuery,
+        AgentQuery,
+        SessionQuery,
     ),
 )
 Mutation = merge_types(
@@ -35,11 +39,12 @@ Mutation = merge_types(
         ProjectMutation,
         UserMutation,
         KeyPairMutation,
+        SessionMutation,
     ),
 )
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALAR_MAP),
+    config=StrawberryConfig(auto_camel_case=False, scalar_map={**SCALAR_MAP, **SESSION_SCALARS}),
 )

@@ -20,12 +20,14 @@ from cygnet.manager.store.models.resource_groups import (
     ResourceGroupProjectRow,
     ResourceGroupRow,
 )
+from cygnet.manager.store.models.sessions import KernelRow, SessionRow, StatusChangeRow
 from cygnet.manager.store.models.system import SystemConfigRow
 
 __all__ = [
     "AgentRow",
     "Base",
     "DomainRow",
+    "KernelRow",
     "KeyPairResourcePolicyRow",
     "KeyPairRow",
     "ProjectMemberRow",
@@ -35,6 +37,8 @@ __all__ = [
     "ResourceGroupKeyPairRow",
     "ResourceGroupProjectRow",
     "ResourceGroupRow",
+    "SessionRow",
+    "StatusChangeRow",
     "SystemConfigRow",
     "UserResourcePolicyRow",
     "UserRow",

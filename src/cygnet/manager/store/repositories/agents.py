@@ -1,4 +1,5 @@
-"""Agents: registration upserts, batched heartbeat updates, liveness changes."""
+"""Agents: registration upserts, batched heartbeat updates, liveness changes, and the fields
+``agent_list`` filters and orders by."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.common.errors import InvalidAPIParameters
@@ -14,12 +15,46 @@ from cygnet.common.lifecycle import AgentStatus
 from cygnet.common.rpc import AgentInfo
 from cygnet.manager import entities as e
 from cygnet.manager.store import models as m
-from cygnet.manager.store.repositories import convert
+from cygnet.manager.store.querying import FieldSpec, datetime_converter
+from cygnet.manager.store.repositories import convert, crud
+
+
+def _status(value: Any) -> str:
+    """A status literal in a filter: an AgentStatus name, case-insensitively."""
+    if not isinstance(value, str):
+        raise TypeError("expected a status name")
+    return AgentStatus(value.upper()).value
+
+
+FIELDS: dict[str, FieldSpec] = {
+    "id": FieldSpec(m.AgentRow.id),
+    "status": FieldSpec(m.AgentRow.status, _status),
+    "status_changed": FieldSpec(m.AgentRow.status_changed, datetime_converter),
+    "region": FieldSpec(m.AgentRow.region),
+    "scaling_group": FieldSpec(m.AgentRow.scaling_group),
+    "schedulable": FieldSpec(m.AgentRow.schedulable),
+    "addr": FieldSpec(m.AgentRow.addr),
+    "architecture": FieldSpec(m.AgentRow.architecture),
+    "version": FieldSpec(m.AgentRow.version),
+    "runtime": FieldSpec(m.AgentRow.runtime),
+    "first_contact": FieldSpec(m.AgentRow.first_contact, datetime_converter),
+    "lost_at": FieldSpec(m.AgentRow.lost_at, datetime_converter),
+}
+DEFAULT_ORDER = (m.AgentRow.id.asc(),)
 
 
 async def get(session: AsyncSession, agent_id: str) -> e.Agent | None:
     row = await session.get(m.AgentRow, agent_id)
     return None if row is None else convert.agent(row)
+
+
+def _select(statuses: Iterable[str] | None, resource_group: str | None) -> Select[Any]:
+    stmt = select(m.AgentRow)
+    if statuses is not None:
+        stmt = stmt.where(m.AgentRow.status.in_(list(statuses)))
+    if resource_group is not None:
+        stmt = stmt.where(m.AgentRow.scaling_group == resource_group)
+    return stmt
 
 
 async def list_all(
@@ -28,12 +63,32 @@ async def list_all(
     statuses: Iterable[str] | None = None,
     resource_group: str | None = None,
 ) -> list[e.Agent]:
-    stmt = select(m.AgentRow).order_by(m.AgentRow.id)
-    if statuses is not None:
-        stmt = stmt.where(m.AgentRow.status.in_(list(statuses)))
-    if resource_group is not None:
-        stmt = stmt.where(m.AgentRow.scaling_group == resource_group)
+    stmt = _select(statuses, resource_group).order_by(*DEFAULT_ORDER)
     return [convert.agent(row) for row in (await session.execute(stmt)).scalars()]
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    statuses: Iterable[str] | None = None,
+    resource_group: str | None = None,
+    filter_text: str | None = None,
+    order_text: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> e.Page[e.Agent]:
+    """One page of agents (by id unless ``order_text`` says otherwise) and the total."""
+    rows, total = await crud.page(
+        session,
+        _select(statuses, resource_group),
+        fields=FIELDS,
+        filter_text=filter_text,
+        order_text=order_text,
+        default_order=DEFAULT_ORDER,
+        limit=limit,
+        offset=offset,
+    )
+    return e.Page(items=[convert.agent(row) for row in rows], total_count=total)
 
 
 async def register(

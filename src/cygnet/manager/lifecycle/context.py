@@ -1,0 +1,49 @@
+"""What every reconcile handler works with, and the one way they change a session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cygnet.common.clock import Clock
+from cygnet.manager.agents.registry import AgentRegistry
+from cygnet.manager.events import EventBus
+from cygnet.manager.store.db import Database
+from cygnet.manager.store.repositories import sessions as repo
+from cygnet.manager.store.repositories.sessions import SessionChange
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleSettings:
+    sweep_interval: float = 2.0  # the periodic reconcile pass, besides event hints
+    start_timeout: float = 600.0  # SCHEDULED..CREATING longer than this -> CANCELLED
+    terminate_timeout: float = 120.0  # TERMINATING on an unreachable agent -> TERMINATED
+    logs_limit: int = 1 << 20  # bytes of a kernel's logs kept once it ends
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    db: Database
+    clock: Clock
+    agents: AgentRegistry
+    bus: EventBus
+    settings: LifecycleSettings
+
+    async def change(
+        self, session_id: uuid.UUID, apply: Callable[[SessionChange], Awaitable[T]]
+    ) -> T | None:
+        """Run ``apply`` on the locked session in one transaction, then publish the events
+        it produced. None when the session does not exist."""
+        async with self.db.transaction() as tx:
+            change = await repo.change(tx, session_id)
+            if change is None:
+                return None
+            result = await apply(change)
+            events = list(change.events)
+        for event in events:
+            self.bus.publish(event)
+        return result

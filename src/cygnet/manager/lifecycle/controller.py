@@ -1,0 +1,132 @@
+"""The driver of the session lifecycle: runs the reconcile handlers on an event hint (a new
+session, a destroy, an agent event) and on a periodic sweep. A session is handled by at most
+one handler at a time in this manager."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cygnet.common.events import AgentLost, AgentStarted, KernelFailed, KernelTerminated
+from cygnet.common.lifecycle import SessionStatus
+from cygnet.common.logging import get_logger
+from cygnet.common.tasks import cancel_and_wait
+from cygnet.manager.lifecycle import kernel_events, timeouts
+from cygnet.manager.lifecycle.context import Context
+from cygnet.manager.lifecycle.schedule import schedule
+from cygnet.manager.lifecycle.start import STARTING, start
+from cygnet.manager.lifecycle.terminate import terminate
+from cygnet.manager.store.repositories import sessions as repo
+
+log = get_logger(__name__)
+
+
+class SessionController:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._wake = asyncio.Event()
+        self._busy: set[uuid.UUID] = set()
+        self._work: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._last_sweep = 0.0
+
+    @property
+    def busy(self) -> frozenset[uuid.UUID]:
+        return frozenset(self._busy)
+
+    def hint(self) -> None:
+        """Something changed: run a pass soon."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        subscription = self.ctx.bus.subscribe()
+        self._loops = [
+            asyncio.create_task(self._run(), name="session-reconcile"),
+            asyncio.create_task(self._events(subscription), name="session-agent-events"),
+        ]
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._loops)
+        self._loops = []
+        await cancel_and_wait(list(self._work))
+        self._work.clear()
+        self._busy.clear()
+
+    # -- loops ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        interval = self.ctx.settings.sweep_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("session reconcile pass failed")
+
+    async def run_once(self) -> None:
+        """One pass: schedule, start what is placed, terminate what is ending, and (at most
+        once per sweep interval) enforce time limits."""
+        await schedule(self.ctx)
+        async with self.ctx.db.read() as tx:
+            starting = await repo.ids_in(tx, STARTING)
+            ending = await repo.ids_in(tx, [SessionStatus.TERMINATING])
+        for session_id in starting:
+            self._spawn(session_id, start)
+        for session_id in ending:
+            self._spawn(session_id, terminate)
+        now = self.ctx.clock.monotonic()
+        if now - self._last_sweep >= self.ctx.settings.sweep_interval:
+            self._last_sweep = now
+            for session_id in await timeouts.enforce(self.ctx, self._busy):
+                self._spawn(session_id, terminate)
+
+    def _spawn(
+        self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]
+    ) -> None:
+        if session_id in self._busy:
+            return
+        self._busy.add(session_id)
+        task = asyncio.create_task(self._handle(session_id, handler))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _handle(
+        self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]
+    ) -> None:
+        try:
+            await handler(self.ctx, session_id)
+        except Exception:
+            log.exception("%s failed for session %s", handler.__name__, session_id)
+        finally:
+            self._busy.discard(session_id)
+        self.hint()  # the next stage, if any, without waiting for the sweep
+
+    async def _events(self, subscription: Any) -> None:
+        with subscription:
+            while True:
+                event = await subscription.get()
+                try:
+                    await self._on_event(event)
+                except Exception:
+                    log.exception("could not apply %s", type(event).__name__)
+
+    async def _on_event(self, event: object) -> None:
+        match event:
+            case KernelTerminated():
+                if await kernel_events.on_kernel_terminated(self.ctx, event):
+                    self._spawn(event.session_id, terminate)
+            case KernelFailed():
+                await kernel_events.on_kernel_failed(self.ctx, event)
+            case AgentLost():
+                for session_id in await kernel_events.on_agent_lost(self.ctx, event):
+                    self._spawn(session_id, terminate)
+                self.hint()
+            case AgentStarted():
+                await kernel_events.on_agent_started(self.ctx, event)
+                self.hint()

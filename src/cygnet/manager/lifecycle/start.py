@@ -1,0 +1,189 @@
+"""SCHEDULED -> PREPARING -> CREATING -> RUNNING: create the kernels on their agents.
+
+Picks up: SCHEDULED, PREPARING, CREATING (a manager that restarted mid-way picks its sessions
+up again: creating a kernel is idempotent on the agent). Success: RUNNING. Failure: the kernels
+that did start are destroyed and the session is CANCELLED with reason ``failed-to-start`` and
+the error in ``status_data``. Destroyed meanwhile (TERMINATING): leaves it to ``terminate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from cygnet.common import rpc
+from cygnet.common.errors import CygnetError
+from cygnet.common.lifecycle import KernelStatus, SessionStatus, SessionType
+from cygnet.common.logging import get_logger
+from cygnet.common.resources import BinarySize
+from cygnet.manager import entities as e
+from cygnet.manager.lifecycle.context import Context
+from cygnet.manager.lifecycle.kernel_events import kernel_ended
+from cygnet.manager.store.repositories.sessions import SessionChange
+
+log = get_logger(__name__)
+
+STARTING = (SessionStatus.SCHEDULED, SessionStatus.PREPARING, SessionStatus.CREATING)
+DEFAULT_SHMEM = 64 * 1024 * 1024
+
+# A batch session's main process: the bootstrap script (if any), then the startup command.
+# Both travel as environment variables, so no quoting can break them.
+BATCH_COMMAND = [
+    "/bin/sh",
+    "-c",
+    'if [ -n "$CYGNET_BOOTSTRAP_SCRIPT" ]; then /bin/sh -c "$CYGNET_BOOTSTRAP_SCRIPT"; fi; '
+    'exec /bin/sh -c "$CYGNET_STARTUP_COMMAND"',
+]
+
+
+def shmem_of(resource_opts: dict[str, Any]) -> int:
+    value = resource_opts.get("shmem")
+    if value in (None, ""):
+        return DEFAULT_SHMEM
+    parsed = BinarySize.parse(str(value))
+    return int(parsed)
+
+
+def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
+    environ = dict(session.environ)
+    command = None
+    if session.bootstrap_script:
+        environ["CYGNET_BOOTSTRAP_SCRIPT"] = session.bootstrap_script
+    if session.type == SessionType.BATCH and session.startup_command:
+        environ["CYGNET_STARTUP_COMMAND"] = session.startup_command
+        command = list(BATCH_COMMAND)
+    return rpc.CreateKernel(
+        kernel_id=kernel.id,
+        session_id=session.id,
+        owner_access_key=session.access_key,
+        image=kernel.image,
+        resources=kernel.requested_slots,
+        environ=environ,
+        command=command,
+        labels={
+            "ai.backend.session-id": str(session.id),
+            "ai.backend.session-name": session.name,
+            "ai.backend.access-key": session.access_key,
+            "ai.backend.session-type": session.type.value,
+        },
+        shmem=shmem_of(session.resource_opts),
+        cluster_role=kernel.cluster_role,
+        cluster_idx=kernel.cluster_idx,
+        cluster_hostname=kernel.cluster_hostname,
+    )
+
+
+async def _prepare(ctx: Context, session_id: uuid.UUID) -> e.Session | None:
+    async def apply(change: SessionChange) -> e.Session | None:
+        if change.status not in STARTING:
+            return None
+        now = ctx.clock.now()
+        for status_k, status_s in (
+            (KernelStatus.PREPARING, SessionStatus.PREPARING),
+            (KernelStatus.CREATING, SessionStatus.CREATING),
+        ):
+            for kernel in change.kernels:
+                if kernel.status in (KernelStatus.SCHEDULED, KernelStatus.PREPARING):
+                    change.kernel_to(kernel.id, status_k, now)
+            if change.status != SessionStatus.CREATING:
+                change.to(status_s, now)
+        return await change.entity()
+
+    return await ctx.change(session_id, apply)
+
+
+async def _create(ctx: Context, session: e.Session, kernel: e.Kernel) -> rpc.KernelCreated:
+    assert kernel.agent_id is not None
+    client = await ctx.agents.client(kernel.agent_id)
+    return await client.create_kernel(kernel_request(session, kernel))
+
+
+async def _bootstrap(ctx: Context, session: e.Session) -> None:
+    """Run an interactive session's bootstrap script in its main kernel before it is RUNNING."""
+    kernel = session.main_kernel
+    assert kernel.agent_id is not None
+    client = await ctx.agents.client(kernel.agent_id)
+    result = await client.execute(
+        kernel.id, "batch", options={"exec": session.bootstrap_script or "true"}
+    )
+    while result.status == "continued":
+        result = await client.execute(kernel.id, "continue", run_id=result.run_id)
+    if result.exit_code not in (0, None):
+        log.warning("session %s: bootstrap script exited with %s", session.id, result.exit_code)
+
+
+async def start(ctx: Context, session_id: uuid.UUID) -> None:
+    session = await _prepare(ctx, session_id)
+    if session is None:
+        return
+    pending = [k for k in session.kernels if k.status == KernelStatus.CREATING]
+    results = await asyncio.gather(
+        *(_create(ctx, session, k) for k in pending), return_exceptions=True
+    )
+    created = {
+        k.id: r for k, r in zip(pending, results, strict=True) if isinstance(r, rpc.KernelCreated)
+    }
+    failures = [
+        (k, r) for k, r in zip(pending, results, strict=True) if isinstance(r, BaseException)
+    ]
+    for _, exc in failures:
+        if not isinstance(exc, Exception):
+            raise exc
+    if not failures and session.type != SessionType.BATCH and session.bootstrap_script:
+        try:
+            await _bootstrap(ctx, session)
+        except CygnetError as exc:
+            log.warning("session %s: bootstrap script failed: %s", session.id, exc)
+    if failures:
+        await _undo(ctx, session, created)
+
+    async def apply(change: SessionChange) -> None:
+        now = ctx.clock.now()
+        for kernel_id, reply in created.items():
+            change.set_kernel(
+                kernel_id, container_id=reply.container_id, occupied_slots=reply.occupied_slots
+            )
+        if change.status != SessionStatus.CREATING:
+            return  # destroyed meanwhile: terminate takes over
+        if failures:
+            kernel, exc = failures[0]
+            error = {
+                "src": "agent",
+                "name": type(exc).__name__,
+                "repr": str(exc),
+                "agent_id": kernel.agent_id,
+            }
+            for k in change.kernels:
+                if k.status not in (KernelStatus.CANCELLED, KernelStatus.TERMINATED):
+                    change.kernel_to(k.id, KernelStatus.CANCELLED, now, reason="failed-to-start")
+            change.to(
+                SessionStatus.CANCELLED,
+                now,
+                reason="failed-to-start",
+                status_data={"error": error},
+            )
+            return
+        for kernel_id in created:
+            change.kernel_to(kernel_id, KernelStatus.RUNNING, now)
+        if all(k.status == KernelStatus.RUNNING for k in change.kernels):
+            change.to(SessionStatus.RUNNING, now, values={"last_activity": now})
+            for kernel in change.kernels:
+                early = kernel.status_data.get("early_exit")
+                if early is not None:
+                    kernel_ended(change, kernel, early.get("exit_code"), early["reason"], now)
+                    break
+
+    await ctx.change(session_id, apply)
+
+
+async def _undo(ctx: Context, session: e.Session, created: dict[uuid.UUID, Any]) -> None:
+    """Destroy the kernels of a session that could not start completely."""
+    for kernel in session.kernels:
+        if kernel.id not in created or kernel.agent_id is None:
+            continue
+        try:
+            client = await ctx.agents.client(kernel.agent_id)
+            await client.destroy_kernel(kernel.id, "failed-to-start")
+        except CygnetError as exc:
+            log.warning("could not destroy kernel %s of a failed start: %s", kernel.id, exc)

@@ -1,0 +1,252 @@
+"""Turning a SessionSpec into the rows of a PENDING session: owner, project, resource group,
+image, resources and limits, all checked before anything is written."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cygnet.common.errors import (
+    InsufficientPrivilege,
+    InvalidAPIParameters,
+    KeyPairNotFound,
+    ProjectNotFound,
+    QuotaExceeded,
+    ResourceGroupNotFound,
+)
+from cygnet.common.lifecycle import ClusterMode, SessionType
+from cygnet.common.resources import BinarySize, ResourceSlot, ResourceSlotError
+from cygnet.manager import entities as e
+from cygnet.manager.services.images import ImageEntry
+from cygnet.manager.services.sessions.spec import SessionSpec
+from cygnet.manager.store.repositories import keypairs as keypairs_repo
+from cygnet.manager.store.repositories import policies as policies_repo
+from cygnet.manager.store.repositories import resource_groups as groups_repo
+from cygnet.manager.store.repositories import users as users_repo
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,63}$")
+DEFAULT_SHMEM = 64 * 1024 * 1024
+# Beyond these, a request is a typo, not a wish: refuse it instead of queueing it forever.
+ABSURD = {"cpu": Decimal(1_000_000), "mem": Decimal(2) ** 60}
+INTRINSIC_SLOTS = {"cpu": "count", "mem": "bytes"}
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    access_key: str
+    user_uuid: uuid.UUID
+    domain_name: str
+    keypair_policy: e.KeyPairResourcePolicy | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    values: dict[str, Any]
+    kernels: list[dict[str, Any]]
+    image: ImageEntry
+
+
+def generate_name() -> str:
+    return f"sess-{secrets.token_hex(4)}"
+
+
+def check_session_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise InvalidAPIParameters(
+            f"Invalid session name {name!r}: use 4-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return name
+
+
+async def resolve_owner(tx: AsyncSession, caller: e.Caller, spec: SessionSpec) -> Owner:
+    access_key = spec.owner_access_key or caller.access_key
+    if access_key == caller.access_key:
+        user_uuid, domain = caller.user_uuid, caller.domain_name
+    else:
+        keypair = await keypairs_repo.get(tx, access_key)
+        if keypair is None:
+            raise KeyPairNotFound(f"No keypair {access_key!r}.")
+        user = await users_repo.get(tx, keypair.user)
+        if user is None:
+            raise KeyPairNotFound(f"No keypair {access_key!r}.")
+        if not caller.can_admin_domain(user.domain_name):
+            raise InsufficientPrivilege("Only admins may create sessions for other keypairs.")
+        user_uuid, domain = user.uuid, user.domain_name
+    keypair = await keypairs_repo.get(tx, access_key)
+    policy = None
+    if keypair is not None:
+        policy = await policies_repo.get(tx, policies_repo.KEYPAIR, keypair.resource_policy)
+    return Owner(access_key, user_uuid, domain, policy)
+
+
+async def resolve_project(tx: AsyncSession, owner: Owner, group: str | None) -> e.ProjectRef:
+    memberships = (await users_repo.groups_of(tx, [owner.user_uuid])).get(owner.user_uuid, [])
+    if group is None:
+        default = next((p for p in memberships if p.name == "default"), None)
+        if default is None and memberships:
+            default = memberships[0]
+        if default is None:
+            raise InvalidAPIParameters("The session owner belongs to no project; give `group`.")
+        return default
+    for project in memberships:
+        if project.name == group or str(project.id) == group:
+            return project
+    raise ProjectNotFound(f"The owner is not a member of a project {group!r}.")
+
+
+async def resolve_resource_group(
+    tx: AsyncSession, owner: Owner, project: e.ProjectRef, wanted: str | None
+) -> str:
+    allowed = await groups_repo.list_allowed(
+        tx,
+        domain=owner.domain_name,
+        user_uuid=owner.user_uuid,
+        access_key=owner.access_key,
+        is_active=True,
+    )
+    if wanted is not None:
+        if any(g.name == wanted for g in allowed):
+            return wanted
+        raise ResourceGroupNotFound(
+            f"Resource group {wanted!r} does not exist or is not allowed for this session."
+        )
+    if not allowed:
+        raise InvalidAPIParameters("No resource group is allowed for this session's owner.")
+    names = [g.name for g in allowed]
+    return "default" if "default" in names else names[0]
+
+
+def requested_slots(
+    spec: SessionSpec, image: ImageEntry, slot_types: dict[str, str]
+) -> tuple[ResourceSlot, int]:
+    """Per-kernel slots (image minimums fill what the request leaves out) and shmem."""
+    raw = dict(spec.resources)
+    if "shmem" in raw:
+        raise InvalidAPIParameters("`shmem` is not a resource slot: give it in resource_opts.")
+    try:
+        requested = ResourceSlot.from_user_input(raw, slot_types)
+    except ResourceSlotError as exc:
+        raise InvalidAPIParameters(str(exc)) from None
+    try:
+        shmem_value = spec.resource_opts.get("shmem")
+        shmem = DEFAULT_SHMEM if shmem_value in (None, "") else int(BinarySize.parse(shmem_value))
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise InvalidAPIParameters(f"Invalid resource_opts.shmem: {exc}") from None
+    filled = dict(requested)
+    for slot, minimum in image.min_slots.items():
+        if slot not in filled:
+            filled[slot] = minimum + shmem if slot == "mem" else minimum
+    slots = ResourceSlot(filled)
+    for slot, limit in ABSURD.items():
+        if slots.get_or_zero(slot) > limit:
+            raise InvalidAPIParameters(f"Requested {slot}={raw.get(slot)} is beyond any machine.")
+    return slots, shmem
+
+
+def check_limits(owner: Owner, spec: SessionSpec) -> None:
+    policy = owner.keypair_policy
+    if policy is None:
+        return
+    if policy.max_containers_per_session and spec.cluster_size > policy.max_containers_per_session:
+        raise QuotaExceeded(
+            f"cluster size {spec.cluster_size} exceeds the keypair policy's "
+            f"max_containers_per_session ({policy.max_containers_per_session})"
+        )
+
+
+def kernel_rows(
+    session_id: uuid.UUID, spec: SessionSpec, image: ImageEntry, slots: ResourceSlot
+) -> list[dict[str, Any]]:
+    kernels = []
+    for idx in range(spec.cluster_size):
+        role, role_idx = ("main", 1) if idx == 0 else ("sub", idx)
+        kernels.append(
+            {
+                "id": uuid.uuid4(),
+                "session_id": session_id,
+                "cluster_role": role,
+                "cluster_idx": role_idx,
+                "cluster_hostname": f"{role}{role_idx}",
+                "image": image.name,
+                "architecture": image.architecture,
+                "requested_slots": slots.to_json(),
+                "occupied_slots": {},
+                "status_data": {},
+            }
+        )
+    return kernels
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Who the session is for and where it may run (read before any write)."""
+
+    owner: Owner
+    project: e.ProjectRef
+    resource_group: str
+
+
+async def resolve_target(tx: AsyncSession, caller: e.Caller, spec: SessionSpec) -> Target:
+    owner = await resolve_owner(tx, caller, spec)
+    project = await resolve_project(tx, owner, spec.group)
+    group = await resolve_resource_group(tx, owner, project, spec.resource_group)
+    return Target(owner, project, group)
+
+
+def build(
+    target: Target,
+    image: ImageEntry,
+    spec: SessionSpec,
+    slot_types: dict[str, str],
+    check_image: Any,
+) -> Prepared:
+    """The rows of the new session (pure, apart from ``check_image`` raising on a request
+    below the image's minimums)."""
+    if spec.type == SessionType.BATCH and not spec.startup_command:
+        raise InvalidAPIParameters("A batch session needs a startup command.")
+    if spec.cluster_mode not in (ClusterMode.SINGLE_NODE, ClusterMode.MULTI_NODE):
+        raise InvalidAPIParameters(f"Unknown cluster mode {spec.cluster_mode!r}.")
+    owner = target.owner
+    slots, shmem = requested_slots(spec, image, {**INTRINSIC_SLOTS, **slot_types})
+    check_image(image, slots, shmem)
+    check_limits(owner, spec)
+    session_id = uuid.uuid4()
+    total = ResourceSlot()
+    for _ in range(spec.cluster_size):
+        total = total + slots
+    values = {
+        "id": session_id,
+        "name": check_session_name(spec.name) if spec.name else generate_name(),
+        "type": spec.type.value,
+        "access_key": owner.access_key,
+        "user_uuid": owner.user_uuid,
+        "domain_name": owner.domain_name,
+        "group_id": target.project.id,
+        "scaling_group": target.resource_group,
+        "image": image.name,
+        "architecture": image.architecture,
+        "tag": spec.tag,
+        "status_data": {},
+        "result": "UNDEFINED",
+        "priority": spec.priority,
+        "cluster_mode": spec.cluster_mode.value,
+        "cluster_size": spec.cluster_size,
+        "requested_slots": total.to_json(),
+        "resource_opts": {**spec.resource_opts, "shmem": shmem},
+        "environ": dict(spec.environ),
+        "startup_command": spec.startup_command,
+        "bootstrap_script": spec.bootstrap_script,
+        "batch_timeout": spec.batch_timeout,
+        "callback_url": spec.callback_url,
+        "designated_agents": list(spec.agent_list),
+        "starts_at": spec.starts_at,
+        "num_queries": 0,
+    }
+    return Prepared(values, kernel_rows(session_id, spec, image, slots), image)

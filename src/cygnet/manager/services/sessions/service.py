@@ -1,0 +1,487 @@
+"""SessionService: create (and wait), look up, list, destroy, restart, rename, execute, files,
+logs, history and events of compute sessions. The API writes intent here; the lifecycle
+controller does the work and this service waits for it where the protocol blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cygnet.common import rpc
+from cygnet.common.clock import Clock
+from cygnet.common.errors import (
+    InsufficientPrivilege,
+    InvalidAPIParameters,
+    KernelNotFound,
+    SessionAlreadyExists,
+    SessionNotFound,
+    SessionTerminatedWhileWaiting,
+)
+from cygnet.common.lifecycle import (
+    DEAD_KERNEL_STATUSES,
+    DEAD_SESSION_STATUSES,
+    KernelStatus,
+    SessionStatus,
+    SessionType,
+    ended_before_start,
+)
+from cygnet.manager import entities as e
+from cygnet.manager.agents.registry import AgentRegistry
+from cygnet.manager.events import EventBus, Subscription
+from cygnet.manager.lifecycle.context import Context
+from cygnet.manager.lifecycle.controller import SessionController
+from cygnet.manager.lifecycle.restart import restart as restart_session
+from cygnet.manager.services.images import ImageService
+from cygnet.manager.services.sessions import creation
+from cygnet.manager.services.sessions.spec import CreatedSession, SessionSpec
+from cygnet.manager.store.db import Database
+from cygnet.manager.store.repositories import agents as agents_repo
+from cygnet.manager.store.repositories import sessions as repo
+from cygnet.manager.store.repositories.sessions import SessionChange
+
+RUNNING_LIKE = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
+ENDING = (SessionStatus.TERMINATING, *DEAD_SESSION_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitSettings:
+    batch_grace: float = 5.0  # a batch create waits this long after RUNNING for the job to end
+    destroy_wait: float = 60.0  # destroy waits this long for TERMINATED
+    poll: float = 1.0  # re-read the store this often while waiting (events may be lost)
+
+
+def _parse_ref(ref: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+class SessionService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        bus: EventBus,
+        agents: AgentRegistry,
+        images: ImageService,
+        controller: SessionController,
+        wait: WaitSettings | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.bus = bus
+        self.agents = agents
+        self.images = images
+        self.controller = controller
+        self.wait_settings = wait or WaitSettings()
+
+    @property
+    def _ctx(self) -> Context:
+        return self.controller.ctx
+
+    # -- visibility -----------------------------------------------------------------------
+
+    @staticmethod
+    def _visible(caller: e.Caller, access_key: str, domain_name: str) -> bool:
+        return access_key == caller.access_key or caller.can_admin_domain(domain_name)
+
+    def may_see(self, caller: e.Caller, event: e.SessionEvent) -> bool:
+        return self._visible(caller, event.access_key, event.domain_name)
+
+    def _owner_key(self, caller: e.Caller, owner_access_key: str | None) -> str:
+        if owner_access_key and owner_access_key != caller.access_key:
+            if not (caller.is_superadmin or caller.is_domain_admin):
+                raise InsufficientPrivilege("Only admins may act on other keypairs' sessions.")
+            return owner_access_key
+        return caller.access_key
+
+    async def get(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> e.Session:
+        """The session ``ref`` (an id, with or without dashes, or a name among the owner's
+        sessions) if the caller may see it; otherwise 404, whether or not it exists."""
+        owner = self._owner_key(caller, owner_access_key)
+        session_id = _parse_ref(ref)
+        async with self.db.read() as tx:
+            found = None
+            if session_id is not None:
+                found = await repo.get(tx, session_id)
+            if found is None:
+                found = await repo.find_by_name(tx, owner, ref)
+        if found is None or not self._visible(caller, found.access_key, found.domain_name):
+            raise SessionNotFound(f"No session {ref!r} is visible to you.")
+        return found
+
+    async def get_by_id(self, caller: e.Caller, session_id: uuid.UUID) -> e.Session:
+        return await self.get(caller, str(session_id))
+
+    async def list_sessions(
+        self,
+        caller: e.Caller,
+        *,
+        statuses: list[SessionStatus] | None = None,
+        access_key: str | None = None,
+        project_id: uuid.UUID | None = None,
+        filter_text: str | None = None,
+        order_text: str | None = None,
+        limit: int | None = 20,
+        offset: int = 0,
+    ) -> e.Page[e.Session]:
+        """Users see their own sessions; domain admins their domain's; superadmins all."""
+        domain: str | None = None
+        if not caller.is_superadmin:
+            if caller.is_domain_admin:
+                domain = caller.domain_name
+            else:
+                if access_key is not None and access_key != caller.access_key:
+                    return e.Page(items=[], total_count=0)
+                access_key = caller.access_key
+        async with self.db.read() as tx:
+            return await repo.page(
+                tx,
+                statuses=statuses,
+                access_key=access_key,
+                domain_name=domain,
+                project_id=project_id,
+                filter_text=filter_text,
+                order_text=order_text,
+                limit=limit,
+                offset=offset,
+            )
+
+    # -- creation -------------------------------------------------------------------------
+
+    async def _slot_types(self, resource_group: str | None = None) -> dict[str, str]:
+        known: dict[str, str] = {}
+        async with self.db.read() as tx:
+            for agent in await agents_repo.list_all(tx, resource_group=resource_group):
+                known.update(agent.slot_types)
+        return known
+
+    async def create(self, caller: e.Caller, spec: SessionSpec) -> CreatedSession:
+        # Everything is read and checked first; the write transaction opens no other
+        # connection (on SQLite, a writer waiting for a second connection could starve).
+        async with self.db.read() as tx:
+            target = await creation.resolve_target(tx, caller, spec)
+        image = await self.images.resolve(
+            spec.image, spec.architecture, resource_group=target.resource_group
+        )
+        slot_types = await self._slot_types()
+        prepared = creation.build(target, image, spec, slot_types, self.images.check_resources)
+        name = prepared.values["name"]
+        async with self.db.transaction() as tx:
+            existing = await repo.find_live_by_name(tx, target.owner.user_uuid, name)
+            if existing is not None:
+                if spec.reuse and existing.image == prepared.image.name:
+                    return CreatedSession(session=existing, created=False)
+                raise SessionAlreadyExists(
+                    f"A session named {name!r} already exists"
+                    + (" with another image." if spec.reuse else "."),
+                    data={"existingSessionId": str(existing.id)},
+                )
+            session = await repo.insert(tx, prepared.values, prepared.kernels, self.clock.now())
+        for event in (
+            e.SessionEvent(
+                name="session_enqueued",
+                session_id=session.id,
+                session_name=session.name,
+                access_key=session.access_key,
+                domain_name=session.domain_name,
+                project_id=session.project_id,
+                status=SessionStatus.PENDING,
+                reason=None,
+            ),
+        ):
+            self.bus.publish(event)
+        self.controller.hint()
+        if spec.enqueue_only:
+            return CreatedSession(session=session, created=True)
+        return await self._wait_started(session, spec.max_wait_seconds)
+
+    async def _wait_started(self, session: e.Session, max_wait: float) -> CreatedSession:
+        batch = session.type == SessionType.BATCH
+        running_since: float | None = None
+
+        def done(s: e.Session) -> bool:
+            nonlocal running_since
+            if s.status in ENDING:
+                return True
+            if s.status in RUNNING_LIKE:
+                if not batch:
+                    return True
+                now = self.clock.monotonic()
+                running_since = running_since if running_since is not None else now
+                return now - running_since >= self.wait_settings.batch_grace
+            return False
+
+        current, reached = await self._wait(
+            session.id, done, max_wait if max_wait > 0 else None, max_step=0.5 if batch else None
+        )
+        if not reached:
+            return CreatedSession(session=current, created=True, timed_out=True)
+        if current.status in DEAD_SESSION_STATUSES and not (batch and current.started_at):
+            raise SessionTerminatedWhileWaiting(
+                f"Session {current.name} ended before it ran "
+                f"({current.status_info or 'no reason'})."
+            )
+        return CreatedSession(session=current, created=True)
+
+    async def _wait(
+        self,
+        session_id: uuid.UUID,
+        done: Callable[[e.Session], bool],
+        timeout: float | None,
+        *,
+        max_step: float | None = None,
+    ) -> tuple[e.Session, bool]:
+        """Wait until ``done(session)``; returns it and whether it got there in time."""
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        step = self.wait_settings.poll if max_step is None else max_step
+        with self.bus.subscribe() as sub:
+            while True:
+                async with self.db.read() as tx:
+                    current = await repo.get(tx, session_id)
+                if current is None:
+                    raise SessionNotFound(f"Session {session_id} disappeared.")
+                if done(current):
+                    return current, True
+                remaining = None if deadline is None else deadline - self.clock.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return current, False
+                wait = step if remaining is None else min(step, remaining)
+                await self._next_event(sub, session_id, wait)
+
+    @staticmethod
+    async def _next_event(sub: Subscription, session_id: uuid.UUID, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await sub.get()
+                    if isinstance(event, e.SessionEvent) and event.session_id == session_id:
+                        return
+        except TimeoutError:
+            return
+
+    # -- destroy, restart, rename ---------------------------------------------------------
+
+    async def destroy(
+        self,
+        caller: e.Caller,
+        ref: str,
+        *,
+        forced: bool = False,
+        recursive: bool = False,
+        owner_access_key: str | None = None,
+    ) -> str:
+        """End the session: "cancelled" if it had not started, "terminated" once its kernels
+        are gone, "" if it had already ended."""
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        reason = "force-terminated" if forced else "user-requested"
+        now = self.clock.now()
+
+        async def apply(change: SessionChange) -> str:
+            status = change.status
+            if status in DEAD_SESSION_STATUSES:
+                return ""
+            if status == SessionStatus.TERMINATING:
+                return "terminating"
+            if status in (
+                SessionStatus.PENDING,
+                SessionStatus.SCHEDULED,
+                SessionStatus.DEPRIORITIZING,
+                SessionStatus.RESERVED,
+            ):
+                for kernel in change.kernels:
+                    if kernel.status not in DEAD_KERNEL_STATUSES:
+                        change.kernel_to(kernel.id, KernelStatus.CANCELLED, now, reason=reason)
+                change.to(SessionStatus.CANCELLED, now, reason=reason)
+                return "cancelled"
+            change.to(SessionStatus.TERMINATING, now, reason=reason)
+            return "terminating"
+
+        outcome = await self._ctx.change(session.id, apply)
+        if outcome in (None, ""):
+            return ""
+        if outcome == "cancelled":
+            return "cancelled"
+        self.controller.hint()
+        current, _ = await self._wait(
+            session.id,
+            lambda s: s.status in DEAD_SESSION_STATUSES,
+            self.wait_settings.destroy_wait,
+        )
+        return "terminated" if current.status == SessionStatus.TERMINATED else "terminating"
+
+    async def restart(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> None:
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        if not await restart_session(self._ctx, session.id):
+            self.controller.hint()
+            raise InvalidAPIParameters("The session's kernels could not be restarted; it ends.")
+
+    async def rename(
+        self,
+        caller: e.Caller,
+        ref: str,
+        new_name: str,
+        *,
+        owner_access_key: str | None = None,
+    ) -> None:
+        creation.check_session_name(new_name)
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        if session.status in DEAD_SESSION_STATUSES:
+            raise InvalidAPIParameters("A session that has ended cannot be renamed.")
+
+        async def apply(change: SessionChange) -> None:
+            await change.rename(new_name)
+
+        await self._ctx.change(session.id, apply)
+
+    async def set_priority(self, caller: e.Caller, ref: str, priority: int) -> e.Session:
+        if not 0 <= priority <= 100:
+            raise InvalidAPIParameters("priority must be between 0 and 100")
+        session = await self.get(caller, ref)
+
+        async def apply(change: SessionChange) -> e.Session:
+            change.set(priority=priority)
+            return await change.entity()
+
+        updated = await self._ctx.change(session.id, apply)
+        assert updated is not None
+        return updated
+
+    # -- in-session operations ------------------------------------------------------------
+
+    async def _running(
+        self, caller: e.Caller, ref: str, owner_access_key: str | None
+    ) -> tuple[e.Session, e.Kernel]:
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        if session.status not in RUNNING_LIKE:
+            raise InvalidAPIParameters(
+                f"Session {session.name} is {session.status}; it must be RUNNING for this."
+            )
+        return session, session.main_kernel
+
+    async def _client(self, kernel: e.Kernel) -> Any:
+        if kernel.agent_id is None:
+            raise KernelNotFound(f"kernel {kernel.id} has no agent")
+        return await self.agents.client(kernel.agent_id)
+
+    async def _touch(self, session_id: uuid.UUID, queries: int = 0) -> None:
+        async with self.db.transaction() as tx:
+            await repo.touch(tx, session_id, self.clock.now(), queries=queries)
+
+    async def execute(
+        self,
+        caller: e.Caller,
+        ref: str,
+        *,
+        mode: str,
+        code: str,
+        run_id: str | None,
+        options: dict[str, Any],
+        owner_access_key: str | None = None,
+    ) -> rpc.ExecutionResult:
+        if mode not in ("query", "batch", "continue", "input"):
+            raise InvalidAPIParameters(
+                f"Unknown execution mode {mode!r} (query, batch, continue or input)."
+            )
+        if mode in ("continue", "input") and not run_id:
+            raise InvalidAPIParameters(f"Mode {mode!r} needs the runId of the run.")
+        session, kernel = await self._running(caller, ref, owner_access_key)
+        client = await self._client(kernel)
+        await self._touch(session.id, 1 if mode in ("query", "batch") else 0)
+        result: rpc.ExecutionResult = await client.execute(
+            kernel.id, mode, code, run_id=run_id, options=options
+        )
+        return result
+
+    async def interrupt(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> None:
+        _, kernel = await self._running(caller, ref, owner_access_key)
+        await (await self._client(kernel)).interrupt(kernel.id)
+
+    async def logs(
+        self,
+        caller: e.Caller,
+        ref: str,
+        *,
+        kernel_id: uuid.UUID | None = None,
+        owner_access_key: str | None = None,
+    ) -> str:
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        kernel = session.main_kernel
+        if kernel_id is not None:
+            found = next((k for k in session.kernels if k.id == kernel_id), None)
+            if found is None:
+                raise KernelNotFound(f"Session {session.name} has no kernel {kernel_id}.")
+            kernel = found
+        if kernel.status not in DEAD_KERNEL_STATUSES and kernel.agent_id is not None:
+            try:
+                text: str = await (await self._client(kernel)).logs(kernel.id)
+                return text
+            except KernelNotFound:
+                pass
+        if ended_before_start(session.status) and session.status not in DEAD_SESSION_STATUSES:
+            return ""
+        async with self.db.read() as tx:
+            return await repo.kernel_logs(tx, kernel.id) or ""
+
+    async def upload(
+        self,
+        caller: e.Caller,
+        ref: str,
+        files: list[tuple[str, bytes]],
+        *,
+        owner_access_key: str | None = None,
+    ) -> None:
+        session, kernel = await self._running(caller, ref, owner_access_key)
+        client = await self._client(kernel)
+        for path, data in files:
+            await client.upload_file(kernel.id, path, data)
+        await self._touch(session.id)
+
+    async def download(
+        self,
+        caller: e.Caller,
+        ref: str,
+        paths: list[str],
+        *,
+        owner_access_key: str | None = None,
+    ) -> list[tuple[str, bytes]]:
+        session, kernel = await self._running(caller, ref, owner_access_key)
+        client = await self._client(kernel)
+        archives = [(path, await client.download_file(kernel.id, path)) for path in paths]
+        await self._touch(session.id)
+        return archives
+
+    async def list_files(
+        self, caller: e.Caller, ref: str, path: str, *, owner_access_key: str | None = None
+    ) -> rpc.FileList:
+        session, kernel = await self._running(caller, ref, owner_access_key)
+        listing: rpc.FileList = await (await self._client(kernel)).list_files(kernel.id, path)
+        await self._touch(session.id)
+        return listing
+
+    async def status_history(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> dict[str, str]:
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        return dict(session.status_history)
+
+    async def transitions(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> list[Any]:
+        """Every recorded status change of the session and its kernels, with reasons."""
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        async with self.db.read() as tx:
+            return list(await repo.history(tx, session.id))
+
+    def subscribe(self) -> Subscription:
+        return self.bus.subscribe()

@@ -1,0 +1,659 @@
+"""Sessions and kernels: creation, lookups, pages, status transitions (checked against the
+lifecycle tables and recorded), and the occupancy the manager has booked on each agent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, String, cast, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cygnet.common.errors import SessionAlreadyExists
+from cygnet.common.lifecycle import (
+    DEAD_KERNEL_STATUSES,
+    NAME_RELEASING_STATUSES,
+    ClusterMode,
+    KernelStatus,
+    SessionResult,
+    SessionStatus,
+    SessionType,
+    Transition,
+    check_kernel_transition,
+    check_session_transition,
+    kernel_event_name,
+    session_event_name,
+)
+from cygnet.common.resources import ResourceSlot
+from cygnet.manager import entities as e
+from cygnet.manager.store import models as m
+from cygnet.manager.store.querying import FieldSpec, enum_converter
+from cygnet.manager.store.repositories import crud
+
+S = m.SessionRow
+K = m.KernelRow
+
+# Kernels that hold resources on their agent: placed and not yet ended.
+HOLDING_KERNEL_STATUSES = frozenset(
+    {
+        KernelStatus.SCHEDULED,
+        KernelStatus.PREPARING,
+        KernelStatus.BUILDING,
+        KernelStatus.PULLING,
+        KernelStatus.PREPARED,
+        KernelStatus.CREATING,
+        KernelStatus.RUNNING,
+        KernelStatus.RESTARTING,
+        KernelStatus.RESIZING,
+        KernelStatus.SUSPENDED,
+        KernelStatus.TERMINATING,
+        KernelStatus.ERROR,
+    }
+)
+
+SESSION_FIELDS: Mapping[str, FieldSpec] = {
+    "id": FieldSpec(S.id, uuid.UUID),
+    "session_id": FieldSpec(S.id, uuid.UUID),
+    "name": FieldSpec(S.name),
+    "session_name": FieldSpec(S.name),
+    "type": FieldSpec(S.type, lambda v: str(v).lower()),
+    "session_type": FieldSpec(S.type, lambda v: str(v).lower()),
+    "access_key": FieldSpec(S.access_key),
+    "domain_name": FieldSpec(S.domain_name),
+    "group_id": FieldSpec(S.group_id, uuid.UUID),
+    "scaling_group": FieldSpec(S.scaling_group),
+    "image": FieldSpec(S.image),
+    "architecture": FieldSpec(S.architecture),
+    "tag": FieldSpec(S.tag),
+    "status": FieldSpec(S.status, enum_converter(SessionStatus)),
+    "status_info": FieldSpec(S.status_info),
+    "status_changed": FieldSpec(S.status_changed),
+    "result": FieldSpec(S.result, lambda v: str(v).upper()),
+    "priority": FieldSpec(S.priority, int),
+    "cluster_size": FieldSpec(S.cluster_size, int),
+    "created_at": FieldSpec(S.created_at),
+    "terminated_at": FieldSpec(S.terminated_at),
+    "starts_at": FieldSpec(S.starts_at),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Display names a session refers to by id."""
+
+    projects: dict[uuid.UUID, str]
+    emails: dict[uuid.UUID, str]
+
+
+async def _names(session: AsyncSession, rows: Sequence[m.SessionRow]) -> Names:
+    project_ids = {row.group_id for row in rows}
+    user_ids = {row.user_uuid for row in rows}
+    projects: dict[uuid.UUID, str] = {}
+    emails: dict[uuid.UUID, str] = {}
+    if project_ids:
+        stmt = select(m.ProjectRow.id, m.ProjectRow.name).where(m.ProjectRow.id.in_(project_ids))
+        projects = {pid: name for pid, name in (await session.execute(stmt)).all()}
+    if user_ids:
+        stmt2 = select(m.UserRow.uuid, m.UserRow.email).where(m.UserRow.uuid.in_(user_ids))
+        emails = {uid: email for uid, email in (await session.execute(stmt2)).all()}
+    return Names(projects, emails)
+
+
+def _kernel(row: m.KernelRow) -> e.Kernel:
+    return e.Kernel(
+        id=row.id,
+        session_id=row.session_id,
+        cluster_role=row.cluster_role,
+        cluster_idx=row.cluster_idx,
+        cluster_hostname=row.cluster_hostname,
+        status=KernelStatus(row.status),
+        status_info=row.status_info,
+        status_data=dict(row.status_data or {}),
+        status_changed=row.status_changed,
+        agent_id=row.agent_id,
+        agent_address=row.agent_addr,
+        container_id=row.container_id,
+        image=row.image,
+        architecture=row.architecture,
+        requested_slots=dict(row.requested_slots or {}),
+        occupied_slots=dict(row.occupied_slots or {}),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        terminated_at=row.terminated_at,
+        exit_code=row.exit_code,
+    )
+
+
+def _session(row: m.SessionRow, names: Names) -> e.Session:
+    return e.Session(
+        id=row.id,
+        name=row.name,
+        type=SessionType(row.type),
+        access_key=row.access_key,
+        user_uuid=row.user_uuid,
+        user_email=names.emails.get(row.user_uuid, ""),
+        domain_name=row.domain_name,
+        project_id=row.group_id,
+        project_name=names.projects.get(row.group_id, ""),
+        resource_group=row.scaling_group,
+        image=row.image,
+        architecture=row.architecture,
+        tag=row.tag,
+        status=SessionStatus(row.status),
+        status_info=row.status_info,
+        status_data=dict(row.status_data or {}),
+        status_changed=row.status_changed,
+        status_history=dict(row.status_history or {}),
+        result=SessionResult(row.result),
+        priority=row.priority,
+        cluster_mode=ClusterMode(row.cluster_mode),
+        cluster_size=row.cluster_size,
+        requested_slots=dict(row.requested_slots or {}),
+        resource_opts=dict(row.resource_opts or {}),
+        environ=dict(row.environ or {}),
+        startup_command=row.startup_command,
+        bootstrap_script=row.bootstrap_script,
+        batch_timeout=row.batch_timeout,
+        callback_url=row.callback_url,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        terminated_at=row.terminated_at,
+        last_activity=row.last_activity,
+        num_queries=row.num_queries,
+        starts_at=row.starts_at,
+        designated_agents=list(row.designated_agents or []),
+        kernels=[_kernel(k) for k in row.kernels],
+    )
+
+
+async def _convert(session: AsyncSession, rows: Sequence[m.SessionRow]) -> list[e.Session]:
+    names = await _names(session, rows)
+    return [_session(row, names) for row in rows]
+
+
+# -- creation and lookups -------------------------------------------------------------------
+
+
+async def insert(
+    session: AsyncSession, values: dict[str, Any], kernels: list[dict[str, Any]], now: datetime
+) -> e.Session:
+    """Insert a PENDING session with its PENDING kernels and record their first status.
+
+    A live session of the same owner and name raises ``SessionAlreadyExists``."""
+    status = SessionStatus.PENDING
+    row = S(
+        **values,
+        status=status,
+        status_changed=now,
+        status_history={status.value: now.isoformat()},
+        created_at=now,
+    )
+    row.kernels = [
+        K(**k, status=KernelStatus.PENDING, status_changed=now, created_at=now) for k in kernels
+    ]
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        existing = await find_live_by_name(session, values["user_uuid"], values["name"])
+        raise SessionAlreadyExists(
+            f"A session named {values['name']!r} already exists.",
+            data={"existingSessionId": str(existing.id) if existing else None},
+        ) from None
+    session.add_all(
+        [
+            m.StatusChangeRow(
+                session_id=row.id, entity="session", entity_id=row.id, status=status, at=now
+            ),
+            *(
+                m.StatusChangeRow(
+                    session_id=row.id,
+                    entity="kernel",
+                    entity_id=k.id,
+                    status=KernelStatus.PENDING,
+                    at=now,
+                )
+                for k in row.kernels
+            ),
+        ]
+    )
+    await session.flush()
+    return (await _convert(session, [row]))[0]
+
+
+async def get(session: AsyncSession, session_id: uuid.UUID) -> e.Session | None:
+    row = await session.get(S, session_id)
+    return None if row is None else (await _convert(session, [row]))[0]
+
+
+async def get_many(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[e.Session]:
+    wanted = list(ids)
+    if not wanted:
+        return []
+    rows = (await session.execute(select(S).where(S.id.in_(wanted)))).scalars().all()
+    return await _convert(session, rows)
+
+
+async def find_live_by_name(
+    session: AsyncSession, user_uuid: uuid.UUID, name: str
+) -> e.Session | None:
+    stmt = select(S).where(
+        S.user_uuid == user_uuid,
+        S.name == name,
+        S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
+    )
+    row = (await session.execute(stmt.limit(1))).scalars().first()
+    return None if row is None else (await _convert(session, [row]))[0]
+
+
+async def find_by_name(session: AsyncSession, access_key: str, name: str) -> e.Session | None:
+    """The owner's session called ``name``: the live one, else the most recent that ended."""
+    stmt = (
+        select(S)
+        .where(S.access_key == access_key, S.name == name)
+        .order_by(
+            S.status.in_([s.value for s in NAME_RELEASING_STATUSES]),
+            S.created_at.desc(),
+        )
+    )
+    row = (await session.execute(stmt.limit(1))).scalars().first()
+    return None if row is None else (await _convert(session, [row]))[0]
+
+
+async def find_by_id_prefix(
+    session: AsyncSession, access_key: str | None, prefix: str, limit: int = 2
+) -> list[e.Session]:
+    stmt = select(S).where(func.replace(cast(S.id, String), "-", "").like(f"{prefix}%"))
+    if access_key is not None:
+        stmt = stmt.where(S.access_key == access_key)
+    rows = (await session.execute(stmt.limit(limit))).scalars().all()
+    return await _convert(session, rows)
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[SessionStatus] | None,
+    access_key: str | None,
+    domain_name: str | None,
+    project_id: uuid.UUID | None,
+    filter_text: str | None,
+    order_text: str | None,
+    limit: int | None,
+    offset: int,
+) -> e.Page[e.Session]:
+    stmt: Select[Any] = select(S)
+    if statuses:
+        stmt = stmt.where(S.status.in_([s.value for s in statuses]))
+    if access_key is not None:
+        stmt = stmt.where(S.access_key == access_key)
+    if domain_name is not None:
+        stmt = stmt.where(S.domain_name == domain_name)
+    if project_id is not None:
+        stmt = stmt.where(S.group_id == project_id)
+    rows, total = await crud.page(
+        session,
+        stmt,
+        fields=SESSION_FIELDS,
+        filter_text=filter_text,
+        order_text=order_text,
+        default_order=[S.created_at.desc(), S.id],
+        limit=limit,
+        offset=offset,
+    )
+    return e.Page(items=await _convert(session, rows), total_count=total)
+
+
+async def ids_in(
+    session: AsyncSession, statuses: Iterable[SessionStatus], limit: int = 1000
+) -> list[uuid.UUID]:
+    """Ids of sessions in ``statuses``, oldest first (FIFO)."""
+    stmt = (
+        select(S.id)
+        .where(S.status.in_([s.value for s in statuses]))
+        .order_by(S.created_at, S.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def in_statuses(
+    session: AsyncSession, statuses: Iterable[SessionStatus], limit: int = 1000
+) -> list[e.Session]:
+    stmt = (
+        select(S)
+        .where(S.status.in_([s.value for s in statuses]))
+        .order_by(S.created_at, S.id)
+        .limit(limit)
+    )
+    return await _convert(session, (await session.execute(stmt)).scalars().all())
+
+
+async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> list[e.Kernel]:
+    """Kernels that hold resources on the given agents."""
+    stmt = select(K).where(
+        K.agent_id.in_(list(agent_ids)),
+        K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES]),
+    )
+    return [_kernel(row) for row in (await session.execute(stmt)).scalars()]
+
+
+async def occupancy(session: AsyncSession) -> dict[str, ResourceSlot]:
+    """What the manager has booked on each agent: the requests of its placed, live kernels."""
+    stmt = select(K.agent_id, K.requested_slots).where(
+        K.agent_id.is_not(None), K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
+    )
+    booked: dict[str, ResourceSlot] = {}
+    for agent_id, slots in (await session.execute(stmt)).all():
+        booked[agent_id] = booked.get(agent_id, ResourceSlot()) + ResourceSlot.from_json(slots)
+    return booked
+
+
+async def count_live(session: AsyncSession, access_key: str) -> int:
+    stmt = select(func.count()).where(
+        S.access_key == access_key,
+        S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def history(session: AsyncSession, session_id: uuid.UUID) -> list[Transition]:
+    stmt = (
+        select(m.StatusChangeRow)
+        .where(m.StatusChangeRow.session_id == session_id)
+        .order_by(m.StatusChangeRow.id)
+    )
+    return [
+        Transition(
+            entity="session" if row.entity == "session" else "kernel",
+            entity_id=str(row.entity_id),
+            previous=row.previous,
+            status=row.status,
+            reason=row.reason,
+            at=row.at,
+        )
+        for row in (await session.execute(stmt)).scalars()
+    ]
+
+
+# -- changes --------------------------------------------------------------------------------
+
+
+def _event(
+    row: m.SessionRow, name: str, reason: str | None, *, kernel: m.KernelRow | None = None
+) -> e.SessionEvent:
+    exit_code = None
+    if kernel is not None:
+        exit_code = kernel.exit_code
+    else:
+        exit_code = (row.status_data or {}).get("kernel", {}).get("exit_code")
+    return e.SessionEvent(
+        name=name,
+        session_id=row.id,
+        session_name=row.name,
+        access_key=row.access_key,
+        domain_name=row.domain_name,
+        project_id=row.group_id,
+        status=kernel.status if kernel is not None else row.status,
+        reason=reason,
+        exit_code=exit_code,
+        kernel_id=kernel.id if kernel is not None else None,
+        cluster_role=kernel.cluster_role if kernel is not None else None,
+        cluster_idx=kernel.cluster_idx if kernel is not None else None,
+    )
+
+
+class SessionChange:
+    """Changes to one session (locked for the rest of the transaction) and its kernels. Each
+    status change is checked against the lifecycle tables (``InvalidTransition`` otherwise)
+    and recorded; ``events`` collects what to publish once the transaction commits."""
+
+    def __init__(self, session: AsyncSession, row: m.SessionRow) -> None:
+        self._session = session
+        self._row = row
+        self.events: list[e.SessionEvent] = []
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self._row.id
+
+    @property
+    def status(self) -> SessionStatus:
+        return SessionStatus(self._row.status)
+
+    @property
+    def session_type(self) -> SessionType:
+        return SessionType(self._row.type)
+
+    @property
+    def kernels(self) -> list[e.Kernel]:
+        return [_kernel(k) for k in self._row.kernels]
+
+    def _kernel_row(self, kernel_id: uuid.UUID) -> m.KernelRow:
+        for kernel in self._row.kernels:
+            if kernel.id == kernel_id:
+                return kernel
+        raise LookupError(f"kernel {kernel_id} is not part of session {self._row.id}")
+
+    def to(
+        self,
+        target: SessionStatus,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        status_data: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Move the session to ``target`` (a no-op if it is there already)."""
+        row = self._row
+        current = SessionStatus(row.status)
+        if current == target:
+            return
+        check_session_transition(current, target)
+        row.status = target
+        row.status_changed = now
+        row.status_info = reason
+        if status_data is not None:
+            row.status_data = {**(row.status_data or {}), **status_data}
+        history = dict(row.status_history or {})
+        history.setdefault(target.value, now.isoformat())
+        row.status_history = history
+        if target in (SessionStatus.TERMINATED, SessionStatus.CANCELLED):
+            row.terminated_at = row.terminated_at or now
+        if target == SessionStatus.RUNNING:
+            row.started_at = row.started_at or now
+        for key, value in (values or {}).items():
+            setattr(row, key, value)
+        self._record("session", row.id, current, target, reason, now)
+        self.events.append(_event(row, session_event_name(target), reason))
+
+    def kernel_to(
+        self,
+        kernel_id: uuid.UUID,
+        target: KernelStatus,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        kernel = self._kernel_row(kernel_id)
+        current = KernelStatus(kernel.status)
+        if current == target:
+            return
+        check_kernel_transition(current, target)
+        kernel.status = target
+        kernel.status_changed = now
+        kernel.status_info = reason
+        if target in DEAD_KERNEL_STATUSES:
+            kernel.terminated_at = kernel.terminated_at or now
+        if target == KernelStatus.RUNNING:
+            kernel.started_at = kernel.started_at or now
+        for key, value in (values or {}).items():
+            setattr(kernel, key, value)
+        self._record("kernel", kernel.id, current, target, reason, now)
+        self.events.append(_event(self._row, kernel_event_name(target), reason, kernel=kernel))
+
+    def set_kernel(self, kernel_id: uuid.UUID, **values: Any) -> None:
+        kernel = self._kernel_row(kernel_id)
+        for key, value in values.items():
+            setattr(kernel, key, value)
+
+    def set(self, **values: Any) -> None:
+        for key, value in values.items():
+            setattr(self._row, key, value)
+
+    def emit(self, name: str, reason: str | None) -> None:
+        """An extra session event (``session_success`` / ``session_failure``)."""
+        self.events.append(_event(self._row, name, reason))
+
+    def _record(
+        self,
+        entity: str,
+        entity_id: uuid.UUID,
+        previous: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        self._session.add(
+            m.StatusChangeRow(
+                session_id=self._row.id,
+                entity=entity,
+                entity_id=entity_id,
+                previous=previous,
+                status=status,
+                reason=reason,
+                at=now,
+            )
+        )
+
+    async def rename(self, name: str) -> None:
+        try:
+            async with self._session.begin_nested():
+                self._row.name = name
+                await self._session.flush()
+        except IntegrityError:
+            raise SessionAlreadyExists(f"A session named {name!r} already exists.") from None
+
+    async def entity(self) -> e.Session:
+        await self._session.flush()
+        return (await _convert(self._session, [self._row]))[0]
+
+
+async def change(session: AsyncSession, session_id: uuid.UUID) -> SessionChange | None:
+    """The session, locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL;
+    SQLite serialises writers anyway), ready to change; None if it does not exist."""
+    stmt = select(S).where(S.id == session_id).with_for_update()
+    row = (await session.execute(stmt)).scalars().first()
+    return None if row is None else SessionChange(session, row)
+
+
+async def kernel_logs(session: AsyncSession, kernel_id: uuid.UUID) -> str | None:
+    row = await session.get(K, kernel_id)
+    return None if row is None else row.logs
+
+
+async def touch(
+    session: AsyncSession, session_id: uuid.UUID, now: datetime, *, queries: int = 0
+) -> None:
+    await session.execute(
+        update(S)
+        .where(S.id == session_id)
+        .values(last_activity=now, num_queries=S.num_queries + queries)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """What the timeout sweep needs to know about a session."""
+
+    session_id: uuid.UUID
+    type: SessionType
+    status: SessionStatus
+    status_changed: datetime
+    started_at: datetime | None
+    last_activity: datetime | None
+    batch_timeout: float | None
+    idle_timeout: int  # from the owner keypair's resource policy; 0: none
+    max_session_lifetime: int  # likewise
+
+
+async def deadlines(
+    session: AsyncSession, statuses: Iterable[SessionStatus], limit: int = 10_000
+) -> list[Deadlines]:
+    policy = m.KeyPairResourcePolicyRow
+    stmt = (
+        select(
+            S.id,
+            S.type,
+            S.status,
+            S.status_changed,
+            S.started_at,
+            S.last_activity,
+            S.batch_timeout,
+            policy.idle_timeout,
+            policy.max_session_lifetime,
+        )
+        .select_from(S)
+        .outerjoin(m.KeyPairRow, m.KeyPairRow.access_key == S.access_key)
+        .outerjoin(policy, policy.name == m.KeyPairRow.resource_policy)
+        .where(S.status.in_([s.value for s in statuses]))
+        .limit(limit)
+    )
+    return [
+        Deadlines(
+            session_id=row[0],
+            type=SessionType(row[1]),
+            status=SessionStatus(row[2]),
+            status_changed=row[3],
+            started_at=row[4],
+            last_activity=row[5],
+            batch_timeout=row[6],
+            idle_timeout=int(row[7] or 0),
+            max_session_lifetime=int(row[8] or 0),
+        )
+        for row in (await session.execute(stmt)).all()
+    ]
+
+
+async def count_live_by_access_key(
+    session: AsyncSession, access_keys: Iterable[str]
+) -> dict[str, int]:
+    """``count_live`` for several keypairs at once (keys without live sessions are left out)."""
+    keys = list(set(access_keys))
+    if not keys:
+        return {}
+    stmt = (
+        select(S.access_key, func.count())
+        .where(
+            S.access_key.in_(keys),
+            S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
+        )
+        .group_by(S.access_key)
+    )
+    return {str(row[0]): int(row[1]) for row in (await session.execute(stmt)).all()}
+
+
+async def count_live_in_project(session: AsyncSession, project_id: uuid.UUID) -> int:
+    """Sessions of a project that have not ended (as ``count_live`` counts them)."""
+    stmt = select(func.count()).where(
+        S.group_id == project_id,
+        S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def kernel_statuses(
+    session: AsyncSession, kernel_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, KernelStatus]:
+    """The recorded status of each of ``kernel_ids`` the store knows."""
+    wanted = list(kernel_ids)
+    if not wanted:
+        return {}
+    stmt = select(K.id, K.status).where(K.id.in_(wanted))
+    return {kid: KernelStatus(status) for kid, status in (await session.execute(stmt)).all()}
