@@ -13,34 +13,29 @@ import pytest
 from official import OfficialClient
 
 from cygnet.common import rpc
-from cygnet.testing.agents import LocalCluster, run_cluster
+from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
-from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 
 pytestmark = pytest.mark.compat
 
-DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
 # Rare heartbeats: the live stats the module sends itself stay in place.
 QUIET = {"agent_heartbeat_interval": 60.0, "agent_heartbeat_timeout": 600.0}
 FIRST, SECOND = "local-agent-1", "local-agent-2"
 
 
 @pytest.fixture(scope="module")
-async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+async def cluster(
+    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalCluster]:
     data_dir = tmp_path_factory.mktemp("agents-cluster")
-    async with (
-        fresh_database(DB_KIND, data_dir, PG_ADMIN_URL) as url,
-        run_cluster(
-            data_dir,
-            agents=2,
-            runtime="simulated",
-            db_url=url,
-            manager_settings=QUIET,
-            cpus=[0, 1],
-            memory="4g",
-        ) as running,
-    ):
+    async with local_cluster(
+        data_dir,
+        agents=2,
+        runtime="simulated",
+        manager_settings=QUIET,
+        cpus=[0, 1],
+        memory="4g",
+    ) as running:
         registry = running.manager.manager.services.agents
         ack = await registry.heartbeat(
             rpc.Heartbeat(

@@ -14,30 +14,24 @@ from typing import Any
 import pytest
 from official import OfficialClient
 
-from cygnet.testing.agents import LocalCluster, run_cluster
+from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
-from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 
 pytestmark = pytest.mark.compat
 
-DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
 IMAGE = "cygnet/python:3.11"
 NAMES = ("compat-alpha", "compat-beta", "compat-gone")
 
 
 @pytest.fixture(scope="module")
 async def cluster(
-    tmp_path_factory: pytest.TempPathFactory,
+    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[LocalCluster, dict[str, str]]]:
     """A cluster with two running sessions and a terminated one (name -> id)."""
     data_dir = tmp_path_factory.mktemp("sessions-cluster")
-    async with (
-        fresh_database(DB_KIND, data_dir, PG_ADMIN_URL) as url,
-        run_cluster(
-            data_dir, runtime="simulated", db_url=url, cpus=[0, 1, 2, 3], memory="8g"
-        ) as running,
-    ):
+    async with local_cluster(
+        data_dir, runtime="simulated", cpus=[0, 1, 2, 3], memory="8g"
+    ) as running:
         client = running.manager.client()
         ids: dict[str, str] = {}
         for name in NAMES:

@@ -18,16 +18,10 @@ from typing import Any
 
 import pytest
 
-from cygnet.agent.images.bootstrap import BootstrapError
-from cygnet.agent.images.catalog import BOOTSTRAP_IMAGES
-from cygnet.testing.agents import LocalCluster, run_cluster
+from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
-from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
-from cygnet.testing.docker import DockerUnavailable, ensure_docker, ensure_images
+from cygnet.testing.docker import DockerEngine
 
-DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
-REQUIRE_DOCKER = bool(os.environ.get("CYGNET_REQUIRE_DOCKER"))
 PYTHON_IMAGE = {"process": "python", "docker": "cygnet/python:3.11"}
 CLEAN_ENV = {
     f"{prefix}{name}"
@@ -98,40 +92,24 @@ def make_cli(cluster: LocalCluster, home: Path, **keys: str) -> Cygnet:
 
 
 @pytest.fixture(scope="module")
-async def process_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+async def process_cluster(
+    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalCluster]:
     data_dir = tmp_path_factory.mktemp("cli-sessions")
-    async with (
-        fresh_database(DB_KIND, data_dir, PG_ADMIN_URL) as url,
-        run_cluster(data_dir, runtime="process", db_url=url, cpus=[0, 1], memory="2g") as running,
-    ):
+    async with local_cluster(data_dir, runtime="process", cpus=[0, 1], memory="2g") as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-async def docker_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+async def docker_cluster(
+    docker_engine: DockerEngine,
+    local_cluster: ClusterFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[LocalCluster]:
     """A cluster with one Docker agent (skipped without an engine unless CYGNET_REQUIRE_DOCKER)."""
-    try:
-        engine = await ensure_docker()
-    except DockerUnavailable as exc:
-        if REQUIRE_DOCKER:
-            pytest.fail(f"CYGNET_REQUIRE_DOCKER is set but Docker is unusable: {exc}")
-        pytest.skip(f"no Docker engine: {exc}")
-    try:
-        await ensure_images([image.name for image in BOOTSTRAP_IMAGES], url=engine.url)
-        data_dir = tmp_path_factory.mktemp("cli-docker")
-        async with (
-            fresh_database(DB_KIND, data_dir, PG_ADMIN_URL) as url,
-            run_cluster(
-                data_dir, runtime="docker", db_url=url, cpus=[0, 1], memory="2g"
-            ) as running,
-        ):
-            yield running
-    except BootstrapError as exc:
-        if REQUIRE_DOCKER:
-            pytest.fail(f"CYGNET_REQUIRE_DOCKER is set but the images cannot be built: {exc}")
-        pytest.skip(f"cannot build the test images: {exc}")
-    finally:
-        await engine.stop()
+    data_dir = tmp_path_factory.mktemp("cli-docker")
+    async with local_cluster(data_dir, runtime="docker", cpus=[0, 1], memory="2g") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,13 +14,10 @@ from sqlalchemy import update
 
 from cygnet.common import rpc
 from cygnet.manager.store import models as m
-from cygnet.testing.agents import LocalCluster, run_cluster
+from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
-from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 from cygnet.testing.signing import SignedClient
 
-DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
 # Heartbeats are rare, so the live stats a test sends itself are not overwritten meanwhile.
 QUIET = {"agent_heartbeat_interval": 60.0, "agent_heartbeat_timeout": 600.0}
 SIM = {"cpus": list(range(4)), "memory": "8g"}
@@ -50,13 +46,10 @@ FIRST, SECOND = "local-agent-1", "local-agent-2"
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[LocalCluster]:
-    async with (
-        fresh_database(DB_KIND, tmp_path, PG_ADMIN_URL) as url,
-        run_cluster(
-            tmp_path, agents=2, runtime="simulated", db_url=url, manager_settings=QUIET, **SIM
-        ) as running,
-    ):
+async def cluster(local_cluster: ClusterFactory, tmp_path: Path) -> AsyncIterator[LocalCluster]:
+    async with local_cluster(
+        tmp_path, agents=2, runtime="simulated", manager_settings=QUIET, **SIM
+    ) as running:
         yield running
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,13 +14,10 @@ from typing import Any
 
 import pytest
 
-from cygnet.testing.agents import LocalCluster, run_cluster
+from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
-from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 from cygnet.testing.signing import SignedClient
 
-DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
 SIM = {"cpus": list(range(4)), "memory": "8g"}
 IMAGE = "cygnet/python:3.11"
 AGENT = "local-agent"  # the only agent of a one-agent cluster
@@ -89,11 +85,8 @@ SELF = "query { user { uuid email } }"
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[LocalCluster]:
-    async with (
-        fresh_database(DB_KIND, tmp_path, PG_ADMIN_URL) as url,
-        run_cluster(tmp_path, runtime="simulated", db_url=url, **SIM) as running,
-    ):
+async def cluster(local_cluster: ClusterFactory, tmp_path: Path) -> AsyncIterator[LocalCluster]:
+    async with local_cluster(tmp_path, runtime="simulated", **SIM) as running:
         yield running
 
 

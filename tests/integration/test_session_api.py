@@ -11,7 +11,6 @@ import email.parser
 import email.policy
 import io
 import json
-import os
 import tarfile
 import uuid
 from collections.abc import AsyncIterator
@@ -23,13 +22,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from cygnet.common.auth import API_VERSION, make_auth_headers
-from cygnet.testing.agents import LocalCluster, run_cluster
+from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import SeededUser, add_user
-from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 from cygnet.testing.signing import SignedClient
 
-DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
 IMAGE = "python"
 OTHER_IMAGE = "python-alt"  # a second local environment, for the name-conflict case
 SMALL = {"cpu": 1, "mem": "128m"}
@@ -40,19 +36,17 @@ def unique(prefix: str = "api") -> str:
 
 
 @pytest.fixture(scope="module")
-async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+async def cluster(
+    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalCluster]:
     data_dir = tmp_path_factory.mktemp("session-api")
-    async with (
-        fresh_database(DB_KIND, data_dir, PG_ADMIN_URL) as url,
-        run_cluster(
-            data_dir,
-            runtime="process",
-            db_url=url,
-            cpus=[0, 1],
-            memory="2g",
-            runtime_options={"images": {IMAGE: {}, OTHER_IMAGE: {}}},
-        ) as running,
-    ):
+    async with local_cluster(
+        data_dir,
+        runtime="process",
+        cpus=[0, 1],
+        memory="2g",
+        runtime_options={"images": {IMAGE: {}, OTHER_IMAGE: {}}},
+    ) as running:
         yield running
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,3 +71,8 @@ async def destroy_leftover_kernels(agents: list[Agent]) -> list[str]:
             leaked.append(str(kernel_id))
             await agent.destroy_kernel(kernel_id, "test-cleanup")
     return leaked
+
+
+ClusterFactory = Callable[..., AbstractAsyncContextManager[LocalCluster]]
+"""The type of the test suite's ``local_cluster`` fixture: ``async with
+local_cluster(data_dir, runtime=..., **agent_settings) as cluster``."""

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, WebSocket
 from pydantic import BaseModel
 from starlette.types import Scope
 
@@ -70,6 +70,15 @@ async def authenticated(request: Request) -> Call:
     services: Services = request.app.state.services
     caller, rate = await services.auth.authenticate(_signed_request(request.scope))
     request.scope["state"]["rate_limit"] = rate  # RateLimitHeaders adds them to the response
+    return Call(caller, services)
+
+
+async def authenticated_websocket(websocket: WebSocket) -> Call:
+    """As ``authenticated``, for a WebSocket upgrade (a signed GET)."""
+    services: Services = websocket.app.state.services
+    caller, _rate = await services.auth.authenticate(
+        _signed_request({**websocket.scope, "method": "GET"})
+    )
     return Call(caller, services)
 
 

@@ -20,6 +20,9 @@ async def schedule(ctx: Context, limit: int = 1000) -> list[uuid.UUID]:
     """One placement pass; returns the ids of the sessions it scheduled."""
     events: list[e.SessionEvent] = []
     scheduled: list[uuid.UUID] = []
+    async with ctx.db.read() as tx:  # most passes find nothing: no write lock for them
+        if not await repo.ids_in(tx, [SessionStatus.PENDING], limit=1):
+            return []
     async with ctx.db.transaction() as tx:
         pending = await repo.in_statuses(tx, [SessionStatus.PENDING], limit=limit)
         if not pending:

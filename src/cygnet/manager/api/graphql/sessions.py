@@ -112,6 +112,26 @@ def _reached(session: e.Session, status: SessionStatus) -> datetime | None:
         return None
 
 
+def _status_fields(session: e.Session) -> dict[str, Any]:
+    """The status and lifecycle fields both session shapes (list item and node) carry."""
+    return {
+        "status": session.status.name,
+        "status_info": session.status_info,
+        "status_data": JSONString(session.status_data),
+        "status_history": JSONString(session.status_history),
+        "status_changed": session.status_changed,
+        "created_at": session.created_at,
+        "terminated_at": session.terminated_at,
+        "starts_at": session.starts_at,
+        "scheduled_at": _reached(session, SessionStatus.SCHEDULED),
+        "startup_command": session.startup_command,
+        "result": session.result.name,
+        "commit_status": None,
+        "abusing_reports": [],
+        "idle_checks": JSONString({}),
+    }
+
+
 def _ordered_kernels(session: e.Session) -> list[e.Kernel]:
     """Main kernel first, then by cluster index (the position is the kernel's local rank)."""
     return sorted(session.kernels, key=lambda k: (not k.is_main, k.cluster_idx, str(k.id)))
@@ -284,20 +304,7 @@ class ComputeSessionItem:
             access_key=session.access_key,
             created_user_email=None,
             created_user_id=None,
-            status=session.status.name,
-            status_changed=session.status_changed,
-            status_info=session.status_info,
-            status_data=JSONString(session.status_data),
-            status_history=JSONString(session.status_history),
-            created_at=session.created_at,
-            terminated_at=session.terminated_at,
-            starts_at=session.starts_at,
-            scheduled_at=_reached(session, SessionStatus.SCHEDULED),
-            startup_command=session.startup_command,
-            result=session.result.name,
-            commit_status=None,
-            abusing_reports=[],
-            idle_checks=JSONString({}),
+            **_status_fields(session),
             agent_ids=agents,
             agents=agents,
             resource_opts=JSONString(session.resource_opts),
@@ -471,20 +478,7 @@ class ComputeSessionNode:
             architecture=session.architecture,
             image_references=_image_references(session),
             vfolder_mounts=[],
-            status=session.status.name,
-            status_info=session.status_info,
-            status_data=JSONString(session.status_data),
-            status_history=JSONString(session.status_history),
-            status_changed=session.status_changed,
-            created_at=session.created_at,
-            terminated_at=session.terminated_at,
-            starts_at=session.starts_at,
-            scheduled_at=_reached(session, SessionStatus.SCHEDULED),
-            startup_command=session.startup_command,
-            result=session.result.name,
-            commit_status=None,
-            abusing_reports=[],
-            idle_checks=JSONString({}),
+            **_status_fields(session),
             agent_ids=_agent_ids(session),
             resource_opts=JSONString(session.resource_opts),
             scaling_group=session.resource_group,

@@ -23,11 +23,10 @@ from starlette.websockets import WebSocketDisconnect
 from cygnet.common.errors import CygnetError, InvalidParameters
 from cygnet.common.logging import get_logger
 from cygnet.common.rpc import ExecutionResult
-from cygnet.manager.api.auth import Call, _signed_request, authenticated
+from cygnet.manager.api.auth import Call, authenticated, authenticated_websocket
 from cygnet.manager.api.errors import PROBLEM_JSON
 from cygnet.manager.api.rest import session_wire as wire
 from cygnet.manager.entities import SessionEvent
-from cygnet.manager.services.container import Services
 
 log = get_logger(__name__)
 router = APIRouter(tags=["sessions"])
@@ -50,15 +49,11 @@ _SCOPES = frozenset({"session", "kernel"})
 
 async def _authenticate_ws(websocket: WebSocket) -> Call | None:
     """Check the signed upgrade request (a GET); refuse the handshake on failure."""
-    services: Services = websocket.app.state.services
     try:
-        caller, _rate = await services.auth.authenticate(
-            _signed_request({**websocket.scope, "method": "GET"})
-        )
+        return await authenticated_websocket(websocket)
     except CygnetError as exc:
         await _deny(websocket, exc)
         return None
-    return Call(caller, services)
 
 
 async def _deny(websocket: WebSocket, error: CygnetError) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,7 +219,11 @@ class SessionService:
             return False
 
         current, reached = await self._wait(
-            session.id, done, max_wait if max_wait > 0 else None, max_step=0.5 if batch else None
+            session.id,
+            done,
+            max_wait if max_wait > 0 else None,
+            wake=(*RUNNING_LIKE, *ENDING),
+            max_step=0.5 if batch else None,
         )
         if not reached:
             return CreatedSession(session=current, created=True, timed_out=True)
@@ -236,9 +240,12 @@ class SessionService:
         done: Callable[[e.Session], bool],
         timeout: float | None,
         *,
+        wake: Collection[SessionStatus],
         max_step: float | None = None,
     ) -> tuple[e.Session, bool]:
-        """Wait until ``done(session)``; returns it and whether it got there in time."""
+        """Wait until ``done(session)``; returns it and whether it got there in time. The
+        session is read again when it enters one of the ``wake`` statuses, and at least every
+        ``poll`` seconds (an event may be lost)."""
         deadline = None if timeout is None else self.clock.monotonic() + timeout
         step = self.wait_settings.poll if max_step is None else max_step
         with self.bus.subscribe() as sub:
@@ -253,15 +260,25 @@ class SessionService:
                 if remaining is not None and remaining <= 0:
                     return current, False
                 wait = step if remaining is None else min(step, remaining)
-                await self._next_event(sub, session_id, wait)
+                await self._next_event(sub, session_id, wake, wait)
 
     @staticmethod
-    async def _next_event(sub: Subscription, session_id: uuid.UUID, timeout: float) -> None:
+    async def _next_event(
+        sub: Subscription,
+        session_id: uuid.UUID,
+        wake: Collection[SessionStatus],
+        timeout: float,
+    ) -> None:
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     event = await sub.get()
-                    if isinstance(event, e.SessionEvent) and event.session_id == session_id:
+                    if (
+                        isinstance(event, e.SessionEvent)
+                        and event.session_id == session_id
+                        and event.kernel_id is None
+                        and event.status in wake
+                    ):
                         return
         except TimeoutError:
             return
@@ -313,6 +330,7 @@ class SessionService:
             session.id,
             lambda s: s.status in DEAD_SESSION_STATUSES,
             self.wait_settings.destroy_wait,
+            wake=DEAD_SESSION_STATUSES,
         )
         return "terminated" if current.status == SessionStatus.TERMINATED else "terminating"
 
