@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from pydantic import TypeAdapter
 
 from cygnet.agent.agent import Agent
 from cygnet.common import rpc
-from cygnet.common.transport import serve_http
+from cygnet.common.transport import listening_socket, serve_http
 
 AGENT_REQUEST: TypeAdapter[Any] = TypeAdapter(rpc.AgentRequest)
 RPC_PATH = "/rpc"
@@ -101,10 +100,7 @@ async def serve_http_endpoint(agent: Agent, secret: str) -> uvicorn.Server:
     """Listen on the agent's ``rpc_host:rpc_port`` (port 0 picks a free one) and set its
     advertised address. Stops when the agent stops."""
     settings = agent.settings
-    family = socket.AF_INET6 if ":" in settings.rpc_host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.rpc_host, settings.rpc_port))
+    sock = listening_socket(settings.rpc_host, settings.rpc_port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(agent, secret),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from cygnet.common.clock import Clock
-from cygnet.common.transport import InProcNetwork
+from cygnet.common.transport import InProcNetwork, listening_socket
 from cygnet.manager.config import ManagerSettings
 from cygnet.manager.server import Manager, create_manager, uvicorn_server
 from cygnet.manager.services.bootstrap import AdminCredentials
@@ -46,13 +45,6 @@ class LocalManager:
         }
 
 
-def _free_socket(host: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    return sock
-
-
 @asynccontextmanager
 async def run_manager(
     *, network: InProcNetwork | None = None, clock: Clock | None = None, **settings: Any
@@ -63,7 +55,7 @@ async def run_manager(
     PostgreSQL). The store must be empty: the superadmin's credentials come from the bootstrap.
     With ``network``, in-process agents reach it at ``inproc://manager``.
     """
-    sock = _free_socket("127.0.0.1")
+    sock = listening_socket("127.0.0.1")
     port = sock.getsockname()[1]
     manager = await create_manager(
         ManagerSettings.load(host="127.0.0.1", port=port, **settings),
