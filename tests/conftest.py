@@ -110,3 +110,26 @@ async def docker_engine() -> AsyncIterator[DockerEngine]:
         await engine.stop()
     if left:
         pytest.fail(f"containers labelled {KERNEL_LABEL} were left behind: {', '.join(left)}")
+
+
+@pytest.fixture(scope="module")
+async def process_cluster(
+    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalCluster]:
+    """A module's cluster with one process-runtime agent (two cores, 2 GiB)."""
+    data_dir = tmp_path_factory.mktemp("process-cluster")
+    async with local_cluster(data_dir, runtime="process", cpus=[0, 1], memory="2g") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def docker_cluster(
+    docker_engine: DockerEngine,
+    local_cluster: ClusterFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[LocalCluster]:
+    """A module's cluster with one Docker agent (skipped without an engine unless
+    CYGNET_REQUIRE_DOCKER)."""
+    data_dir = tmp_path_factory.mktemp("docker-cluster")
+    async with local_cluster(data_dir, runtime="docker", cpus=[0, 1], memory="2g") as running:
+        yield running

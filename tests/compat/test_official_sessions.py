@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 from official import OfficialClient
 
-from cygnet.testing.agents import ClusterFactory, LocalCluster
-from cygnet.testing.docker import DockerEngine
+from cygnet.testing.agents import LocalCluster
 
 pytestmark = pytest.mark.compat
 
@@ -40,27 +39,6 @@ def _client(exe: Path, cluster: LocalCluster, home: Path) -> OfficialClient:
         **cluster.manager.env(),
     }
     return OfficialClient(exe, env, home)
-
-
-@pytest.fixture(scope="module")
-async def process_cluster(
-    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LocalCluster]:
-    data_dir = tmp_path_factory.mktemp("bai-sessions")
-    async with local_cluster(data_dir, runtime="process", cpus=[0, 1], memory="2g") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def docker_cluster(
-    docker_engine: DockerEngine,
-    local_cluster: ClusterFactory,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[LocalCluster]:
-    """A cluster with one Docker agent (skipped without an engine unless CYGNET_REQUIRE_DOCKER)."""
-    data_dir = tmp_path_factory.mktemp("bai-docker")
-    async with local_cluster(data_dir, runtime="docker", cpus=[0, 1], memory="2g") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from cygnet.testing.agents import ClusterFactory, LocalCluster
+from cygnet.testing.agents import LocalCluster
 from cygnet.testing.builders import add_user
-from cygnet.testing.docker import DockerEngine
 
 PYTHON_IMAGE = {"process": "python", "docker": "cygnet/python:3.11"}
 CLEAN_ENV = {
@@ -89,27 +88,6 @@ def make_cli(cluster: LocalCluster, home: Path, **keys: str) -> Cygnet:
     env["HOME"] = str(home)
     env["COLUMNS"] = "200"
     return Cygnet(env, home)
-
-
-@pytest.fixture(scope="module")
-async def process_cluster(
-    local_cluster: ClusterFactory, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LocalCluster]:
-    data_dir = tmp_path_factory.mktemp("cli-sessions")
-    async with local_cluster(data_dir, runtime="process", cpus=[0, 1], memory="2g") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def docker_cluster(
-    docker_engine: DockerEngine,
-    local_cluster: ClusterFactory,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[LocalCluster]:
-    """A cluster with one Docker agent (skipped without an engine unless CYGNET_REQUIRE_DOCKER)."""
-    data_dir = tmp_path_factory.mktemp("cli-docker")
-    async with local_cluster(data_dir, runtime="docker", cpus=[0, 1], memory="2g") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

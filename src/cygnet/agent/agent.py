@@ -50,6 +50,7 @@ from cygnet.common.errors import (
     KernelNotFound,
 )
 from cygnet.common.events import KernelFailed, KernelStarted, KernelTerminated
+from cygnet.common.images import with_tag
 from cygnet.common.lifecycle import KernelRunState
 from cygnet.common.logging import get_logger
 from cygnet.common.resources import ResourceSlot, SlotType
@@ -269,13 +270,13 @@ class Agent:
 
     async def find_image(self, name: str) -> rpc.ImageInfo:
         """The local image ``name`` refers to (``repo`` means ``repo:latest``, as in Docker)."""
-        wanted = _tagged(name)
+        wanted = with_tag(name)
         for refresh in (False, True):
             if refresh:
                 assert self.runtime is not None
                 self._images = await self.runtime.list_images()
             for image in self._images:
-                if _tagged(image.name) == wanted or image.id == name:
+                if with_tag(image.name) == wanted or image.id == name:
                     return image
         known = ", ".join(sorted(i.name for i in self._images)) or "none"
         raise ImageNotFound(
@@ -686,11 +687,6 @@ def _requested_slots(resources: dict[str, str]) -> ResourceSlot:
     if requested.get_or_zero("mem") == 0:
         defaults["mem"] = Decimal(DEFAULT_MEM)
     return requested + ResourceSlot(defaults) if defaults else requested
-
-
-def _tagged(name: str) -> str:
-    """``repo`` means ``repo:latest``, as in Docker."""
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
 def _container_id(record: KernelRecord) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cygnet.common.images import with_tag
 from cygnet.common.lifecycle import AgentStatus, ClusterMode
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
@@ -20,12 +21,8 @@ class Plan:
     waiting: dict[uuid.UUID, str] = field(default_factory=dict)  # why, for status_data
 
 
-def _tagged(name: str) -> str:
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
-
-
 def _has_image(agent: e.Agent, image: str) -> bool:
-    return any(_tagged(str(i.get("name", ""))) == image for i in agent.images)
+    return any(with_tag(str(i.get("name", ""))) == image for i in agent.images)
 
 
 def _why(session: e.Session, agents: Sequence[e.Agent]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from cygnet.common.clock import Clock
 from cygnet.common.errors import ImageNotFound, InvalidAPIParameters
+from cygnet.common.images import split_name, with_tag
 from cygnet.common.resources import BinarySize, ResourceSlot, ResourceSlotError, is_bytes_slot
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import images as repo
@@ -67,19 +68,6 @@ def min_slots_from_labels(labels: Mapping[str, str]) -> ResourceSlot:
         except ResourceSlotError:
             continue
     return ResourceSlot(slots).normalised()
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """``repo/name:tag`` -> (``repo/name``, ``tag``); no tag means ``latest``."""
-    repository, sep, tag = name.rpartition(":")
-    if not sep or "/" in tag:
-        return name, "latest"
-    return repository, tag
-
-
-def with_tag(reference: str) -> str:
-    repository, tag = split_name(reference)
-    return f"{repository}:{tag}"
 
 
 def name_candidates(reference: str) -> list[str]:

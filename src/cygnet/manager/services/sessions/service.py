@@ -448,6 +448,14 @@ class SessionService:
                 pass
         if ended_before_start(session.status) and session.status not in DEAD_SESSION_STATUSES:
             return ""
+        if session.status == SessionStatus.TERMINATING:
+            # The agent has let the kernel go; its logs reach the store with TERMINATED.
+            await self._wait(
+                session.id,
+                lambda s: s.status in DEAD_SESSION_STATUSES,
+                self.wait_settings.destroy_wait,
+                wake=DEAD_SESSION_STATUSES,
+            )
         async with self.db.read() as tx:
             return await repo.kernel_logs(tx, kernel.id) or ""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -231,14 +231,6 @@ async def get(session: AsyncSession, session_id: uuid.UUID) -> e.Session | None:
     return None if row is None else (await _convert(session, [row]))[0]
 
 
-async def get_many(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[e.Session]:
-    wanted = list(ids)
-    if not wanted:
-        return []
-    rows = (await session.execute(select(S).where(S.id.in_(wanted)))).scalars().all()
-    return await _convert(session, rows)
-
-
 async def find_live_by_name(
     session: AsyncSession, user_uuid: uuid.UUID, name: str
 ) -> e.Session | None:
@@ -263,16 +255,6 @@ async def find_by_name(session: AsyncSession, access_key: str, name: str) -> e.S
     )
     row = (await session.execute(stmt.limit(1))).scalars().first()
     return None if row is None else (await _convert(session, [row]))[0]
-
-
-async def find_by_id_prefix(
-    session: AsyncSession, access_key: str | None, prefix: str, limit: int = 2
-) -> list[e.Session]:
-    stmt = select(S).where(func.replace(cast(S.id, String), "-", "").like(f"{prefix}%"))
-    if access_key is not None:
-        stmt = stmt.where(S.access_key == access_key)
-    rows = (await session.execute(stmt.limit(limit))).scalars().all()
-    return await _convert(session, rows)
 
 
 async def page(
