@@ -34,6 +34,9 @@ from cygnet.testing.signing import SignedClient
 CODE = "print(6*7)"
 
 
+PHASES: dict[str, list[float]] = {"create": [], "execute": [], "destroy": []}
+
+
 async def cygnet_round(client: SignedClient, image: str, index: int) -> float:
     started = time.perf_counter()
     resp = await client.request(
@@ -44,16 +47,23 @@ async def cygnet_round(client: SignedClient, image: str, index: int) -> float:
     if resp.status_code != 201 or resp.json()["status"] != "RUNNING":
         raise SystemExit(f"could not create a session: {resp.status_code} {resp.text}")
     session_id = resp.json()["sessionId"]
+    created = time.perf_counter()
     resp = await client.request(
         "POST", f"/session/{session_id}", json={"mode": "query", "code": CODE, "runId": None}
     )
     result = resp.json()["result"]
     if result["status"] != "finished" or result["console"] != [["stdout", "42\n"]]:
         raise SystemExit(f"unexpected execution result: {result}")
+    executed = time.perf_counter()
     resp = await client.request("DELETE", f"/session/{session_id}")
     if resp.json() != {"stats": {"status": "terminated"}}:
         raise SystemExit(f"unexpected destroy reply: {resp.text}")
-    return time.perf_counter() - started
+    ended = time.perf_counter()
+    if index:  # not the warm-up round
+        PHASES["create"].append(created - started)
+        PHASES["execute"].append(executed - created)
+        PHASES["destroy"].append(ended - executed)
+    return ended - started
 
 
 def docker_round(docker: str, image: str) -> float:
@@ -96,6 +106,11 @@ async def main(rounds: int, image: str) -> dict[str, object]:
                 )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+    print(
+        "cygnet phases (median): "
+        + ", ".join(f"{name} {statistics.median(times):.3f} s" for name, times in PHASES.items()),
+        flush=True,
+    )
     cygnet_median = statistics.median(cygnet_times)
     docker_median = statistics.median(docker_times)
     return {

@@ -282,6 +282,28 @@ async def test_lost_agent_ends_its_sessions_and_orphans_are_destroyed(
             await asyncio.sleep(0.05)
 
 
+async def test_an_agent_that_left_and_never_came_back_ends_its_sessions(
+    local_cluster: ClusterFactory, tmp_path: Path
+) -> None:
+    settings = {**FAST, "agent_return_timeout": 1.0}
+    async with local_cluster(tmp_path, manager_settings=settings, **SIM) as cluster:
+        svc = cluster.manager.manager.services.sessions
+        me = await admin(cluster)
+        created = await svc.create(me, SessionSpec(name="left-behind", image="cygnet/python:3.11"))
+        agent = cluster.agent
+        await agent.stop(goodbye=True)  # a clean shutdown: not LOST, so nothing ends at once
+        cluster.agents.remove(agent)
+        await asyncio.sleep(0.5)
+        assert (await svc.get(me, "left-behind")).status == SessionStatus.RUNNING
+        session = await wait_for(lambda: svc.get(me, str(created.session.id)), ended)
+        assert (session.status, session.status_info) == (
+            SessionStatus.TERMINATED,
+            "agent-terminated",
+        )
+        assert all(k.status_info == "agent-terminated" for k in session.kernels)
+        assert await booked(cluster) == {}
+
+
 async def test_a_new_controller_picks_up_where_the_last_one_stopped(
     local_cluster: ClusterFactory, tmp_path: Path
 ) -> None:

@@ -402,22 +402,38 @@ class Agent:
         async with self._lock(kernel_id):
             record = self._record(kernel_id)
             if record.state == KernelRunState.EXITED:
+                saved = await self.logs(kernel_id)
                 await self._forget(record)
-                return rpc.KernelDestroyed(kernel_id=kernel_id, exit_code=record.exit_code)
+                return rpc.KernelDestroyed(
+                    kernel_id=kernel_id, exit_code=record.exit_code, logs=saved
+                )
             record.state = KernelRunState.TERMINATING
             record.termination_reason = reason
             self._store.save(record)
+            # Its last output is read while its executor closes, before the container goes.
+            logs, _ = await asyncio.gather(self._last_logs(record), self._close_executor(record))
             exit_code = await self._finish_destroy(record, reason)
         self._locks.pop(kernel_id, None)
-        return rpc.KernelDestroyed(kernel_id=kernel_id, exit_code=exit_code)
+        return rpc.KernelDestroyed(kernel_id=kernel_id, exit_code=exit_code, logs=logs)
+
+    async def _last_logs(self, record: KernelRecord) -> str | None:
+        assert self.runtime is not None
+        try:
+            return await self.runtime.logs(record.runtime_state)
+        except (CygnetError, OSError) as exc:
+            log.debug("no logs from kernel %s: %s", record.kernel_id, exc)
+            return None
+
+    async def _close_executor(self, record: KernelRecord) -> None:
+        executor = self._executors.pop(record.kernel_id, None)
+        if executor is not None:
+            await executor.close()
 
     async def _finish_destroy(
         self, record: KernelRecord, reason: str, *, release: bool = True
     ) -> int | None:
         assert self.runtime is not None and self.allocator is not None
-        executor = self._executors.pop(record.kernel_id, None)
-        if executor is not None:
-            await executor.close()
+        await self._close_executor(record)
         exit_code = await self.runtime.stop(record.runtime_state, self.settings.stop_timeout)
         if release:
             with contextlib.suppress(ValueError):
@@ -432,9 +448,7 @@ class Agent:
         """A kernel's main process ended on its own: keep its logs, free its resources, and
         report it. The record stays (EXITED) until the manager destroys the kernel."""
         assert self.runtime is not None and self.allocator is not None
-        executor = self._executors.pop(record.kernel_id, None)
-        if executor is not None:
-            await executor.close()
+        await self._close_executor(record)
         with contextlib.suppress(CygnetError, OSError):
             logs = await self.runtime.logs(record.runtime_state)
             await asyncio.to_thread(self._log_path(record).write_text, logs)

@@ -157,6 +157,7 @@ class KernelDestroyed(Message):
     kind: Literal["kernel_destroyed"] = "kernel_destroyed"
     kernel_id: uuid.UUID
     exit_code: int | None
+    logs: str | None = None  # its output, read just before it was stopped
 
 
 class ExecutionResult(Message):

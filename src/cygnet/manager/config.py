@@ -45,6 +45,14 @@ class ManagerSettings(CygnetSettings):
     session_start_timeout: float = Field(
         default=600.0, gt=0, description="a session still starting after this long is cancelled"
     )
+    agent_return_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "an agent that shut down and has not come back after this long is not coming "
+            "back: its kernels end (reason agent-terminated)"
+        ),
+    )
     session_terminate_timeout: float = Field(
         default=120.0,
         gt=0,

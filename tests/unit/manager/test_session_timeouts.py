@@ -57,6 +57,8 @@ def item(
         (item(type=SessionType.BATCH, started=100, idle=30), None),  # idle is for interactive
         (item(started=3601, active=1, lifetime=3600), "max-lifetime-exceeded"),
         (item(status=SessionStatus.TERMINATING, changed=10_000, started=10_000, idle=1), None),
+        (item(status=SessionStatus.RESTARTING, changed=601, started=900), "restart-timeout"),
+        (item(status=SessionStatus.RESTARTING, changed=599, started=900, idle=1), None),
     ],
 )
 def test_expired(deadlines: Deadlines, reason: str | None) -> None:

@@ -22,6 +22,7 @@ class LifecycleSettings:
     sweep_interval: float = 2.0  # the periodic reconcile pass, besides event hints
     start_timeout: float = 600.0  # SCHEDULED..CREATING longer than this -> CANCELLED
     terminate_timeout: float = 120.0  # TERMINATING on an unreachable agent -> TERMINATED
+    agent_return_timeout: float = 600.0  # kernels of an agent gone this long (goodbye) end
     logs_limit: int = 1 << 20  # bytes of a kernel's logs kept once it ends
 
 

@@ -41,6 +41,12 @@ class SessionController:
         """Something changed: run a pass soon."""
         self._wake.set()
 
+    def terminate_soon(self, session_id: uuid.UUID) -> None:
+        """A session was marked TERMINATING: destroy its kernels now rather than on the next
+        pass (if another handler holds it, the pass after that handler picks it up)."""
+        self._spawn(session_id, terminate)
+        self.hint()
+
     async def start(self) -> None:
         subscription = self.ctx.bus.subscribe()
         self._loops = [
@@ -84,6 +90,8 @@ class SessionController:
         if now - self._last_sweep >= self.ctx.settings.sweep_interval:
             self._last_sweep = now
             for session_id in await timeouts.enforce(self.ctx, self._busy):
+                self._spawn(session_id, terminate)
+            for session_id in await kernel_events.end_kernels_of_departed_agents(self.ctx):
                 self._spawn(session_id, terminate)
 
     def _spawn(

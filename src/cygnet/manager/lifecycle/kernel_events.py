@@ -8,6 +8,8 @@
 * ``kernel_failed`` for a kernel still starting: the session is CANCELLED (``failed-to-start``).
 * ``agent_lost``: the kernels on that agent end (reason ``agent-lost``) and release what they
   held; their sessions end too (the others of their kernels are destroyed).
+* an agent that said goodbye and has not come back within ``agent_return_timeout``: the same,
+  with reason ``agent-terminated`` (checked by the sweep).
 * ``agent_started``: kernels the agent still runs that the manager considers ended are
   destroyed (orphans of a lost agent that came back).
 """
@@ -15,12 +17,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cygnet.common.errors import CygnetError
 from cygnet.common.events import AgentLost, AgentStarted, KernelFailed, KernelTerminated
 from cygnet.common.lifecycle import (
     DEAD_KERNEL_STATUSES,
+    AgentStatus,
     KernelStatus,
     SessionResult,
     SessionStatus,
@@ -30,6 +33,7 @@ from cygnet.common.lifecycle import (
 from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
+from cygnet.manager.store.repositories import agents as agents_repo
 from cygnet.manager.store.repositories import sessions as repo
 from cygnet.manager.store.repositories.sessions import SessionChange
 
@@ -103,17 +107,44 @@ async def on_kernel_failed(ctx: Context, event: KernelFailed) -> None:
 
 async def on_agent_lost(ctx: Context, event: AgentLost) -> list[uuid.UUID]:
     """End the kernels on a LOST agent; returns sessions that need the terminate handler."""
+    return await end_kernels_on(ctx, event.agent_id, "agent-lost")
+
+
+async def end_kernels_of_departed_agents(ctx: Context) -> list[uuid.UUID]:
+    """Agents that said goodbye keep their kernels (containers outlive an agent restart, and
+    the agent re-attaches to them). One that has not come back within
+    ``agent_return_timeout`` is not coming back: its kernels end (``agent-terminated``).
+    Returns the sessions that need the terminate handler."""
+    cutoff = ctx.clock.now() - timedelta(seconds=ctx.settings.agent_return_timeout)
     async with ctx.db.read() as tx:
-        kernels = await repo.live_kernels_on(tx, [event.agent_id])
+        departed = [
+            a.id
+            for a in await agents_repo.list_all(tx, statuses=[AgentStatus.TERMINATED])
+            if a.status_changed is not None and a.status_changed < cutoff
+        ]
+        kernels = await repo.live_kernels_on(tx, departed) if departed else []
+    follow_up: list[uuid.UUID] = []
+    for agent_id in sorted({k.agent_id for k in kernels if k.agent_id is not None}):
+        if ctx.agents.status_of(agent_id) == AgentStatus.ALIVE:
+            continue  # it came back meanwhile
+        log.warning("agent %s left and did not come back: ending its kernels", agent_id)
+        follow_up += await end_kernels_on(ctx, agent_id, "agent-terminated")
+    return follow_up
+
+
+async def end_kernels_on(ctx: Context, agent_id: str, reason: str) -> list[uuid.UUID]:
+    """End the kernels on an agent that is gone; returns sessions that need the terminate
+    handler."""
+    async with ctx.db.read() as tx:
+        kernels = await repo.live_kernels_on(tx, [agent_id])
     sessions = sorted({k.session_id for k in kernels})
     follow_up: list[uuid.UUID] = []
-    reason = "agent-lost"
     for session_id in sessions:
 
         async def apply(change: SessionChange) -> bool:
             now = ctx.clock.now()
             for kernel in change.kernels:
-                if kernel.agent_id != event.agent_id or kernel.status in DEAD_KERNEL_STATUSES:
+                if kernel.agent_id != agent_id or kernel.status in DEAD_KERNEL_STATUSES:
                     continue
                 target = (
                     KernelStatus.TERMINATED
@@ -142,7 +173,7 @@ async def on_agent_lost(ctx: Context, event: AgentLost) -> list[uuid.UUID]:
             if await ctx.change(session_id, apply):
                 follow_up.append(session_id)
         except CygnetError:
-            log.exception("could not end session %s after its agent was lost", session_id)
+            log.exception("could not end session %s (%s)", session_id, reason)
     return follow_up
 
 

@@ -1,11 +1,12 @@
 """TERMINATING -> TERMINATED: destroy the kernels on their agents and release what they held.
 
-Picks up: TERMINATING. Each kernel's logs are kept, then it is destroyed; a kernel its agent
-no longer knows counts as gone. Success: kernels TERMINATED (with exit codes), the session
-TERMINATED with the reason it was terminated for. An agent that does not answer: retried on
-the next pass; once it is no longer ALIVE and ``terminate_timeout`` has passed, the kernel is
-recorded TERMINATED anyway (``status_data.error``), so nothing hangs. Resources are released
-by the status change itself: only kernels in holding statuses count as booked."""
+Picks up: TERMINATING. Each kernel is destroyed and the logs its agent read just before
+stopping it are kept; a kernel its agent no longer knows counts as gone. Success: kernels
+TERMINATED (with exit codes), the session TERMINATED with the reason it was terminated for. An
+agent that does not answer: retried on the next pass; once it is no longer ALIVE and
+``terminate_timeout`` has passed, the kernel is recorded TERMINATED anyway
+(``status_data.error``), so nothing hangs. Resources are released by the status change itself:
+only kernels in holding statuses count as booked."""
 
 from __future__ import annotations
 
@@ -36,19 +37,13 @@ class _Outcome:
 async def _destroy(ctx: Context, kernel: e.Kernel, reason: str) -> _Outcome:
     if kernel.agent_id is None:
         return _Outcome(done=True)
-    logs: str | None = None
     try:
         client = await ctx.agents.client(kernel.agent_id)
-        try:
-            logs = (await client.logs(kernel.id))[-ctx.settings.logs_limit :]
-        except KernelNotFound:
-            return _Outcome(done=True)
-        except CygnetError as exc:
-            log.debug("no logs from kernel %s: %s", kernel.id, exc)
         reply = await client.destroy_kernel(kernel.id, reason)
+        logs = None if reply.logs is None else reply.logs[-ctx.settings.logs_limit :]
         return _Outcome(done=True, exit_code=reply.exit_code, logs=logs)
     except KernelNotFound:
-        return _Outcome(done=True, logs=logs)
+        return _Outcome(done=True)
     except (CygnetError, OSError) as exc:
         age = (ctx.clock.now() - kernel.status_changed).total_seconds()
         alive = ctx.agents.status_of(kernel.agent_id) == AgentStatus.ALIVE
@@ -63,7 +58,7 @@ async def terminate(ctx: Context, session_id: uuid.UUID) -> None:
         if change.status != SessionStatus.TERMINATING:
             return None
         now = ctx.clock.now()
-        reason = (await change.entity()).status_info or "user-requested"
+        reason = change.status_info or "user-requested"
         for kernel in change.kernels:
             if kernel.status in _ENDED or kernel.status == KernelStatus.TERMINATING:
                 continue

@@ -8,6 +8,8 @@
   (``max-lifetime-exceeded``).
 * Sessions stuck starting (SCHEDULED..CREATING, with no start under way in this manager) for
   longer than ``start_timeout``: CANCELLED (``start-timeout``).
+* Sessions stuck RESTARTING (e.g. the manager that was restarting them stopped) for longer
+  than ``start_timeout``: TERMINATING (``restart-timeout``).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ RUNNING = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
 
 def expired(item: Deadlines, now: datetime, start_timeout: float) -> str | None:
     """The reason ``item`` must end now, if any (pure)."""
-    if item.status in STARTING:
+    if item.status in STARTING or item.status == SessionStatus.RESTARTING:
         age = (now - item.status_changed).total_seconds()
-        return "start-timeout" if age > start_timeout else None
+        if age <= start_timeout:
+            return None
+        return "restart-timeout" if item.status == SessionStatus.RESTARTING else "start-timeout"
     if item.status not in RUNNING or item.started_at is None:
         return None
     running_for = (now - item.started_at).total_seconds()
@@ -53,7 +57,7 @@ def expired(item: Deadlines, now: datetime, start_timeout: float) -> str | None:
 async def enforce(ctx: Context, busy: Collection[uuid.UUID]) -> list[uuid.UUID]:
     """End what has expired; returns the sessions that now need the terminate handler."""
     async with ctx.db.read() as tx:
-        items = await repo.deadlines(tx, [*STARTING, *RUNNING])
+        items = await repo.deadlines(tx, [*STARTING, *RUNNING, SessionStatus.RESTARTING])
     now = ctx.clock.now()
     follow_up = []
     for item in items:
@@ -75,6 +79,12 @@ async def enforce(ctx: Context, busy: Collection[uuid.UUID]) -> list[uuid.UUID]:
                 if all(k.status in DEAD_KERNEL_STATUSES for k in change.kernels):
                     change.to(SessionStatus.CANCELLED, at, reason=reason)
                     return False
+                change.to(SessionStatus.TERMINATING, at, reason=reason)
+                return True
+            if change.status == SessionStatus.RESTARTING:
+                for kernel in change.kernels:
+                    if kernel.status not in DEAD_KERNEL_STATUSES:
+                        change.kernel_to(kernel.id, KernelStatus.TERMINATING, at, reason=reason)
                 change.to(SessionStatus.TERMINATING, at, reason=reason)
                 return True
             if change.status not in RUNNING:

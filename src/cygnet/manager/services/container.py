@@ -64,6 +64,7 @@ def build_services(
         sweep_interval=settings.session_sweep_interval,
         start_timeout=settings.session_start_timeout,
         terminate_timeout=settings.session_terminate_timeout,
+        agent_return_timeout=settings.agent_return_timeout,
     )
     controller = SessionController(Context(db, clock, agents, events, lifecycle))
     return Services(

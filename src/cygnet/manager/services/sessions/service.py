@@ -320,19 +320,40 @@ class SessionService:
             change.to(SessionStatus.TERMINATING, now, reason=reason)
             return "terminating"
 
-        outcome = await self._ctx.change(session.id, apply)
-        if outcome in (None, ""):
-            return ""
-        if outcome == "cancelled":
-            return "cancelled"
-        self.controller.hint()
-        current, _ = await self._wait(
-            session.id,
-            lambda s: s.status in DEAD_SESSION_STATUSES,
-            self.wait_settings.destroy_wait,
-            wake=DEAD_SESSION_STATUSES,
-        )
-        return "terminated" if current.status == SessionStatus.TERMINATED else "terminating"
+        with self.bus.subscribe() as sub:  # before the change, so that no event is missed
+            outcome = await self._ctx.change(session.id, apply)
+            if outcome in (None, ""):
+                return ""
+            if outcome == "cancelled":
+                return "cancelled"
+            self.controller.terminate_soon(session.id)
+            ended = await self._wait_ended(sub, session.id, self.wait_settings.destroy_wait)
+        return "terminated" if ended == SessionStatus.TERMINATED else "terminating"
+
+    async def _wait_ended(
+        self, sub: Subscription, session_id: uuid.UUID, timeout: float
+    ) -> SessionStatus | None:
+        """The status a session ended in, from its event (the store is read again every
+        ``poll`` seconds, in case an event was lost); None if it has not ended in time."""
+        deadline = self.clock.monotonic() + timeout
+        while (remaining := deadline - self.clock.monotonic()) > 0:
+            try:
+                async with asyncio.timeout(min(self.wait_settings.poll, remaining)):
+                    while True:
+                        event = await sub.get()
+                        if (
+                            isinstance(event, e.SessionEvent)
+                            and event.session_id == session_id
+                            and event.kernel_id is None
+                            and event.status in DEAD_SESSION_STATUSES
+                        ):
+                            return SessionStatus(event.status)
+            except TimeoutError:
+                async with self.db.read() as tx:
+                    current = await repo.get(tx, session_id)
+                if current is None or current.status in DEAD_SESSION_STATUSES:
+                    return None if current is None else current.status
+        return None
 
     async def restart(
         self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None

@@ -409,6 +409,10 @@ class SessionChange:
         return SessionStatus(self._row.status)
 
     @property
+    def status_info(self) -> str | None:
+        return self._row.status_info
+
+    @property
     def session_type(self) -> SessionType:
         return SessionType(self._row.type)
 
