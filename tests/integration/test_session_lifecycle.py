@@ -79,7 +79,7 @@ async def test_resources_are_booked_queued_and_released_exactly(
         c = await svc.create(me, SessionSpec(name="fit-c", max_wait_seconds=0.5, **spec))
         assert c.timed_out and c.session.status == SessionStatus.PENDING
         pending = await svc.get(me, "fit-c")
-        assert "not enough free resources" in pending.status_data["scheduler"]["msg"]
+        assert "not enough cpu" in pending.status_data["scheduler"]["msg"]
         assert await svc.destroy(me, "fit-a") == "terminated"
         await wait_for(lambda: svc.get(me, "fit-c"), lambda s: s.status == SessionStatus.RUNNING)
         assert await booked(cluster) == {"local-agent": {"cpu": "4", "mem": str(2 << 30)}}

@@ -443,6 +443,59 @@ def history(state: CLIState, ref: str) -> None:
     state.out.console.print(table)
 
 
+@session.command()
+@click.argument("ref", metavar="ID_OR_NAME")
+@json_option
+@pass_state
+def why(state: CLIState, ref: str) -> None:
+    """Explain why a session is still pending (the scheduler's latest try)."""
+    info = state.run_api(lambda s: ComputeSessions(s).scheduling(ref))
+    if state.json_output:
+        state.out.json(info)
+        return
+    console = state.out.console
+    name = info.get("session_name") or ref
+    status = info.get("status", "?")
+    sched = info.get("scheduler")
+    if not isinstance(sched, dict):
+        detail = f" ({info['status_info']})" if info.get("status_info") else ""
+        console.print(f"{name} is {status}{detail}: no scheduling attempt left it waiting.")
+        return
+    lead = "is waiting" if status == "PENDING" else f"is {status}; the scheduler last said"
+    console.print(f"[bold]{name}[/] {lead}: {sched.get('msg', '')}")
+    facts = []
+    if sched.get("queue_position"):
+        facts.append(f"queue position {sched['queue_position']}")
+    if info.get("resource_group"):
+        facts.append(f"resource group {info['resource_group']}")
+    if sched.get("retries"):
+        facts.append(f"{sched['retries']} change(s) of reason")
+    if sched.get("last_try"):
+        facts.append(f"last try {sched['last_try']}")
+    if facts:
+        console.print("  " + ", ".join(facts))
+    verdicts = [v for v in sched.get("plugins", []) if v.get("code") != "success"]
+    if verdicts:
+        table = Table(show_edge=False, header_style="bold", pad_edge=False)
+        table.add_column("Plugin", no_wrap=True)
+        table.add_column("Verdict", no_wrap=True)
+        table.add_column("Reasons")
+        for verdict in verdicts:
+            table.add_row(
+                str(verdict.get("plugin")),
+                str(verdict.get("code")),
+                "; ".join(str(r) for r in verdict.get("reasons", [])),
+            )
+        console.print(table)
+    agents = sched.get("agents") or []
+    if agents:
+        console.print("Agents:")
+        for group in agents:
+            count = int(group.get("count", 0))
+            plural = "s" if count != 1 else ""
+            console.print(f"  {count} agent{plural}: {group.get('reason')}")
+
+
 def format_event(name: str, data: dict[str, Any], when: datetime | None = None) -> str:
     """One human-readable line per event."""
     stamp = (when or datetime.now()).strftime("%H:%M:%S")

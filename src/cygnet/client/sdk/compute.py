@@ -595,6 +595,12 @@ class ComputeSessions:
             return {}
         return {str(k): str(v) for k, v in history.items()}
 
+    async def scheduling(self, session: SessionRef) -> dict[str, Any]:
+        """``GET /session/{id}/scheduling``: why the session is pending — the scheduler's
+        latest try (``scheduler``: ``msg``, ``queue_position``, ``plugins``, ``agents``)."""
+        answer = await self._s.request("GET", f"/session/{_ref(session)}/scheduling")
+        return dict(answer) if isinstance(answer, dict) else {}
+
     # -- execution --
 
     async def execute(

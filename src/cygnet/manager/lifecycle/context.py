@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from cygnet.common.clock import Clock
 from cygnet.manager.agents.registry import AgentRegistry
@@ -26,6 +26,15 @@ class LifecycleSettings:
     logs_limit: int = 1 << 20  # bytes of a kernel's logs kept once it ends
 
 
+@dataclass(slots=True)
+class SchedulerMemory:
+    """What this manager's scheduling cycles carry from one to the next: the state of
+    stateful plugins (a round-robin cursor …) and the last cycle's outcome, for health."""
+
+    plugin_state: dict[str, Any] = field(default_factory=dict)
+    last_run: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     db: Database
@@ -33,6 +42,7 @@ class Context:
     agents: AgentRegistry
     bus: EventBus
     settings: LifecycleSettings
+    scheduler: SchedulerMemory = field(default_factory=SchedulerMemory)
 
     async def change(
         self, session_id: uuid.UUID, apply: Callable[[SessionChange], Awaitable[T]]

@@ -1,29 +1,86 @@
-"""PENDING -> SCHEDULED: place pending sessions on agents (FIFO) and book their resources.
+"""PENDING -> SCHEDULED: run the scheduler over the queue and book what it places.
 
-Picks up: PENDING. Success: SCHEDULED (kernels get their agent). No room: stays PENDING with
-the reason in ``status_data.scheduler``. Runs in one transaction, so what it books is exactly
-what the kernels table says holds resources."""
+Picks up: PENDING. One transaction per pass, under the scheduling lock (an advisory lock on
+PostgreSQL, so two managers never book the same room; SQLite serialises writers): read the
+queue, agents, bookings, usage, limits and dependencies; build the snapshot; run one cycle
+per resource group with the group's ``scheduler`` and ``scheduler_opts`` (the groups share the
+snapshot, so quotas count across them); then carry the result out.
+
+Success: SCHEDULED, each kernel on its agent (``kernel_scheduled``, ``session_scheduled``).
+Still waiting: stays PENDING, and ``status_data.scheduler`` says why (queue position, each
+plugin's verdict, the agents' reasons grouped) — rewritten only when that changes. Cancelled by
+the scheduler (a failed dependency, ``pending_timeout``): CANCELLED with that reason. What it
+books is exactly what the kernels table says holds resources."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
 
 from cygnet.common.lifecycle import AgentStatus, KernelStatus, SessionStatus
+from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
-from cygnet.manager.lifecycle.placement import place_fifo
+from cygnet.manager.lifecycle.snapshot import build_snapshot
+from cygnet.manager.scheduler import (
+    CycleResult,
+    Profile,
+    Snapshot,
+    apply_result,
+    build_profile,
+    run_cycle,
+)
 from cygnet.manager.store.repositories import agents as agents_repo
+from cygnet.manager.store.repositories import scheduling
 from cygnet.manager.store.repositories import sessions as repo
 
+log = get_logger(__name__)
 
-async def schedule(ctx: Context, limit: int = 1000) -> list[uuid.UUID]:
-    """One placement pass; returns the ids of the sessions it scheduled."""
-    events: list[e.SessionEvent] = []
-    scheduled: list[uuid.UUID] = []
+DEFAULT_SCHEDULER = "fifo"
+
+
+def profile_for(group: e.ResourceGroup | None) -> Profile:
+    """The group's profile; an unknown scheduler or bad options fall back to FIFO (logged),
+    so that a typo in one group's settings does not stop scheduling."""
+    if group is None:
+        return build_profile(DEFAULT_SCHEDULER)
+    try:
+        return build_profile(group.scheduler or DEFAULT_SCHEDULER, group.scheduler_opts)
+    except (KeyError, ValueError, TypeError) as exc:
+        log.error("resource group %s: bad scheduler settings (%s); using fifo", group.name, exc)
+        return build_profile(DEFAULT_SCHEDULER)
+
+
+def run_cycles(
+    snapshot: Snapshot, profiles: dict[str, Profile]
+) -> tuple[list[CycleResult], Snapshot]:
+    """One cycle per resource group (pure); each sees what the previous ones placed."""
+    by_group: dict[str, list[Any]] = defaultdict(list)
+    for session in snapshot.pending:
+        by_group[session.resource_group].append(session)
+    results = []
+    current = snapshot
+    for group in sorted(by_group):
+        view = replace(current, pending=tuple(by_group[group]))
+        result = run_cycle(view, profiles[group])
+        results.append(result)
+        current = replace(apply_result(view, result), pending=current.pending)
+    return results, current
+
+
+async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
+    """One scheduling pass; returns the ids of the sessions it scheduled."""
     async with ctx.db.read() as tx:  # most passes find nothing: no write lock for them
         if not await repo.ids_in(tx, [SessionStatus.PENDING], limit=1):
             return []
+    started = time.perf_counter()
+    events: list[e.SessionEvent] = []
+    scheduled: list[uuid.UUID] = []
     async with ctx.db.transaction() as tx:
+        await scheduling.lock(tx)
         pending = await repo.in_statuses(tx, [SessionStatus.PENDING], limit=limit)
         if not pending:
             return []
@@ -32,38 +89,66 @@ async def schedule(ctx: Context, limit: int = 1000) -> list[uuid.UUID]:
             a for a in await agents_repo.list_all(tx, statuses=[AgentStatus.ALIVE]) if a.id in live
         ]
         booked = await repo.occupancy(tx)
+        inputs = await scheduling.inputs(tx, pending)
         now = ctx.clock.now()
-        plan = place_fifo(pending, agents, booked, now)
+        snapshot = build_snapshot(now, pending, agents, booked, inputs, ctx.scheduler.plugin_state)
+        profiles = {
+            s.resource_group: profile_for(inputs.resource_groups.get(s.resource_group))
+            for s in pending
+        }
+        results, after = run_cycles(snapshot, profiles)
+        ctx.scheduler.plugin_state = dict(after.plugin_state)
         addresses = {a.id: a.address for a in agents}
-        for session_id, assignment in plan.placed:
-            change = await repo.change(tx, session_id)
-            if change is None or change.status != SessionStatus.PENDING:
-                continue
-            for kernel_id, agent_id in assignment.items():
-                change.kernel_to(
-                    kernel_id,
-                    KernelStatus.SCHEDULED,
-                    now,
-                    values={"agent_id": agent_id, "agent_addr": addresses[agent_id]},
-                )
-            change.to(SessionStatus.SCHEDULED, now, reason="scheduled")
-            events.extend(change.events)
-            scheduled.append(session_id)
         by_id = {s.id: s for s in pending}
-        for session_id, why in plan.waiting.items():
-            previous = by_id[session_id].status_data.get("scheduler", {})
-            if previous.get("msg") == why:
-                continue
-            change = await repo.change(tx, session_id)
-            if change is None:
-                continue
-            retries = int(previous.get("retries", 0)) + 1
-            change.set(
-                status_data={
-                    **by_id[session_id].status_data,
-                    "scheduler": {"retries": retries, "msg": why, "last_try": now.isoformat()},
-                }
-            )
+        explanations: dict[uuid.UUID, dict[str, Any]] = {}
+        for result in results:
+            for placement in result.placed:
+                change = await repo.change(tx, placement.session_id)
+                if change is None or change.status != SessionStatus.PENDING:
+                    continue
+                for kp in placement.kernels:
+                    change.kernel_to(
+                        kp.kernel_id,
+                        KernelStatus.SCHEDULED,
+                        now,
+                        values={"agent_id": kp.agent_id, "agent_addr": addresses[kp.agent_id]},
+                    )
+                change.to(SessionStatus.SCHEDULED, now, reason="scheduled")
+                events.extend(change.events)
+                scheduled.append(placement.session_id)
+            for session_id, why in result.cancelled.items():
+                change = await repo.change(tx, session_id)
+                if change is None or change.status != SessionStatus.PENDING:
+                    continue
+                reason = why.split(":", 1)[0].strip()
+                for kernel in change.kernels:
+                    change.kernel_to(kernel.id, KernelStatus.CANCELLED, now, reason=reason)
+                change.to(
+                    SessionStatus.CANCELLED,
+                    now,
+                    reason=reason,
+                    status_data={"scheduler": {"msg": why, "last_try": now.isoformat()}},
+                )
+                events.extend(change.events)
+            for session_id, explanation in result.pending.items():
+                session = by_id[session_id]
+                previous = dict(session.status_data.get("scheduler") or {})
+                info = explanation.to_json()
+                retries = int(previous.get("retries", 0))
+                if {k: v for k, v in previous.items() if k not in ("retries", "last_try")} == info:
+                    continue  # nothing new to say: no write
+                info["retries"] = retries + 1
+                info["last_try"] = now.isoformat()
+                explanations[session_id] = {**session.status_data, "scheduler": info}
+        await scheduling.record_explanations(tx, explanations)
     for event in events:
         ctx.bus.publish(event)
+    ctx.scheduler.last_run["schedule"] = {
+        "at": ctx.clock.now().isoformat(),
+        "seconds": round(time.perf_counter() - started, 6),
+        "pending": len(pending),
+        "scheduled": len(scheduled),
+        "cancelled": sum(len(r.cancelled) for r in results),
+        "waiting": sum(len(r.pending) for r in results),
+    }
     return scheduled

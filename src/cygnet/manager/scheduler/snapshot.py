@@ -242,10 +242,11 @@ class Limits:
     users: Mapping[uuid.UUID, SlotLimit] = field(default_factory=dict)
     projects: Mapping[uuid.UUID, SlotLimit] = field(default_factory=dict)
     domains: Mapping[str, SlotLimit] = field(default_factory=dict)
-    # Resource groups each domain / project may use. None (both): no restriction; otherwise a
-    # session's group must be associated with its domain or its project.
+    # Resource groups each domain / project / keypair may use. None (all): no restriction;
+    # otherwise a session's group must be associated with its domain, project or keypair.
     domain_groups: Mapping[str, frozenset[str]] | None = None
     project_groups: Mapping[uuid.UUID, frozenset[str]] | None = None
+    keypair_groups: Mapping[str, frozenset[str]] | None = None  # linked to the access key
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,7 @@ class SnapshotBuilder:
         self._domain_limits: dict[str, Mapping[str, Any]] = {}
         self._domain_groups: dict[str, set[str]] | None = None
         self._project_groups: dict[uuid.UUID, set[str]] | None = None
+        self._keypair_groups: dict[str, set[str]] | None = None
         self._dependencies: dict[uuid.UUID, Dependency] = {}
 
     def agent(
@@ -439,8 +441,14 @@ class SnapshotBuilder:
         max_containers_per_session: int | None = None,
         total_resource_slots: Mapping[str, Any] | None = None,
         default_for_unspecified: str = "UNLIMITED",
+        resource_groups: Iterable[str] | None = None,
     ) -> SnapshotBuilder:
-        """A keypair's live session count, occupied slots and resource policy limits."""
+        """A keypair's live session count, occupied slots, resource policy limits and the
+        resource groups linked to it."""
+        if resource_groups is not None:
+            if self._keypair_groups is None:
+                self._keypair_groups = {}
+            self._keypair_groups.setdefault(access_key, set()).update(resource_groups)
         self._kp_sessions[access_key] = sessions
         if occupied:
             self._kp_slots[access_key] = occupied
@@ -536,6 +544,7 @@ class SnapshotBuilder:
             domains={k: schema.limit(v) for k, v in self._domain_limits.items()},
             domain_groups=_frozen(self._domain_groups),
             project_groups=_frozen(self._project_groups),
+            keypair_groups=_frozen(self._keypair_groups),
         )
         return Snapshot(
             now=self._now,

@@ -193,6 +193,24 @@ async def rename(request: Request, ref: str) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/{ref}/scheduling", summary="Why the session is pending: the scheduler's latest try")
+async def scheduling(request: Request, ref: str) -> Response:
+    call = await authenticated(request)
+    info = await call.services.sessions.scheduling(
+        call.caller, ref, owner_access_key=_owner(request)
+    )
+    return JSONResponse(info)
+
+
+@router.get("/{ref}/dependency-graph", summary="The sessions this one depends on, recursively")
+async def dependency_graph(request: Request, ref: str) -> Response:
+    call = await authenticated(request)
+    graph = await call.services.sessions.dependency_graph(
+        call.caller, ref, owner_access_key=_owner(request)
+    )
+    return JSONResponse(graph)
+
+
 @router.get("/{ref}/status-history", summary="When the session reached each status")
 async def status_history(request: Request, ref: str) -> Response:
     call = await authenticated(request)

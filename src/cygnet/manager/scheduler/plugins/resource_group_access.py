@@ -1,5 +1,5 @@
 """``resource-group-access`` pre-filter: the session's resource group must be associated with
-its domain or its project (when the snapshot carries associations at all)."""
+its domain, its project or its keypair (when the snapshot carries associations at all)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,22 @@ class ResourceGroupAccess:
 
     def pre_filter(self, session: PendingSession, state: CycleState) -> Status:
         limits = state.snapshot.limits
-        if limits.domain_groups is None and limits.project_groups is None:
+        by_domain, by_project, by_keypair = (
+            limits.domain_groups,
+            limits.project_groups,
+            limits.keypair_groups,
+        )
+        if by_domain is None and by_project is None and by_keypair is None:
             return SUCCESS
         group = session.resource_group
-        if limits.domain_groups is not None and group in limits.domain_groups.get(
-            session.domain, ()
-        ):
-            return SUCCESS
-        if limits.project_groups is not None and group in limits.project_groups.get(
-            session.project, ()
+        if (
+            (by_domain is not None and group in by_domain.get(session.domain, ()))
+            or (by_project is not None and group in by_project.get(session.project, ()))
+            or (by_keypair is not None and group in by_keypair.get(session.access_key, ()))
         ):
             return SUCCESS
         return unresolvable(
             self.name,
-            f"resource group {group!r} is not allowed for domain {session.domain!r} "
-            f"or project {session.project}",
+            f"resource group {group!r} is not allowed for domain {session.domain!r}, "
+            f"project {session.project} or keypair {session.access_key}",
         )

@@ -28,6 +28,7 @@ from cygnet.manager.services.sessions.spec import SessionSpec
 from cygnet.manager.store.repositories import keypairs as keypairs_repo
 from cygnet.manager.store.repositories import policies as policies_repo
 from cygnet.manager.store.repositories import resource_groups as groups_repo
+from cygnet.manager.store.repositories import sessions as sessions_repo
 from cygnet.manager.store.repositories import users as users_repo
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,63}$")
@@ -110,6 +111,7 @@ async def resolve_resource_group(
         user_uuid=owner.user_uuid,
         access_key=owner.access_key,
         is_active=True,
+        project_id=project.id,
     )
     if wanted is not None:
         if any(g.name == wanted for g in allowed):
@@ -191,13 +193,39 @@ class Target:
     owner: Owner
     project: e.ProjectRef
     resource_group: str
+    dependencies: tuple[uuid.UUID, ...] = ()
 
 
 async def resolve_target(tx: AsyncSession, caller: e.Caller, spec: SessionSpec) -> Target:
     owner = await resolve_owner(tx, caller, spec)
     project = await resolve_project(tx, owner, spec.group)
     group = await resolve_resource_group(tx, owner, project, spec.resource_group)
-    return Target(owner, project, group)
+    dependencies = await resolve_dependencies(tx, owner, spec.dependencies)
+    return Target(owner, project, group, dependencies)
+
+
+async def resolve_dependencies(
+    tx: AsyncSession, owner: Owner, refs: list[str]
+) -> tuple[uuid.UUID, ...]:
+    """The sessions ``refs`` name (ids, with or without dashes, or names), all the owner's."""
+    found: list[uuid.UUID] = []
+    for ref in refs:
+        session: e.Session | None = None
+        try:
+            session_id = uuid.UUID(ref)
+        except ValueError:
+            session = await sessions_repo.find_by_name(tx, owner.access_key, ref)
+        else:
+            session = await sessions_repo.get(tx, session_id)
+            if session is not None and session.access_key != owner.access_key:
+                session = None
+        if session is None:
+            raise InvalidAPIParameters(
+                f"dependencies: no session {ref!r} of this owner to depend on"
+            )
+        if session.id not in found:
+            found.append(session.id)
+    return tuple(found)
 
 
 def build(

@@ -183,7 +183,13 @@ class SessionService:
                     + (" with another image." if spec.reuse else "."),
                     data={"existingSessionId": str(existing.id)},
                 )
-            session = await repo.insert(tx, prepared.values, prepared.kernels, self.clock.now())
+            session = await repo.insert(
+                tx,
+                prepared.values,
+                prepared.kernels,
+                self.clock.now(),
+                depends_on=target.dependencies,
+            )
         for event in (
             e.SessionEvent(
                 name="session_enqueued",
@@ -295,8 +301,16 @@ class SessionService:
         owner_access_key: str | None = None,
     ) -> str:
         """End the session: "cancelled" if it had not started, "terminated" once its kernels
-        are gone, "" if it had already ended."""
+        are gone, "" if it had already ended. With ``recursive``, the live sessions that
+        depend on it (directly or not) end first."""
         session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        if recursive:
+            async with self.db.read() as tx:
+                dependants = await repo.live_dependants(tx, session.id)
+            for dependant in dependants:
+                await self.destroy(
+                    caller, str(dependant), forced=forced, owner_access_key=owner_access_key
+                )
         reason = "force-terminated" if forced else "user-requested"
         now = self.clock.now()
 
@@ -521,6 +535,53 @@ class SessionService:
     ) -> dict[str, str]:
         session = await self.get(caller, ref, owner_access_key=owner_access_key)
         return dict(session.status_history)
+
+    async def scheduling(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> dict[str, Any]:
+        """Why the session is (or was last) waiting: the scheduler's latest attempt as
+        recorded in its status data (queue position, each plugin's verdict, the agents'
+        reasons grouped); ``scheduler`` is null when no attempt left it waiting."""
+        session = await self.get(caller, ref, owner_access_key=owner_access_key)
+        return {
+            "session_id": str(session.id),
+            "session_name": session.name,
+            "status": session.status.value,
+            "status_info": session.status_info,
+            "resource_group": session.resource_group,
+            "scheduler": session.status_data.get("scheduler"),
+        }
+
+    async def dependency_graph(
+        self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> dict[str, Any]:
+        """The session and, recursively, the sessions it depends on (each visited once)."""
+        root = await self.get(caller, ref, owner_access_key=owner_access_key)
+
+        def node(s: e.Session) -> dict[str, Any]:
+            return {
+                "session_id": str(s.id),
+                "session_name": s.name,
+                "status": s.status.value,
+                "status_changed": s.status_changed.isoformat(),
+                "depends_on": [],
+            }
+
+        top = node(root)
+        nodes = {root.id: top}
+        frontier = [root.id]
+        async with self.db.read() as tx:
+            while frontier:
+                found = await repo.dependencies_of(tx, frontier)
+                frontier = []
+                for parent, deps in found.items():
+                    for dep in deps:
+                        child = nodes.get(dep.id)
+                        if child is None:
+                            child = nodes[dep.id] = node(dep)
+                            frontier.append(dep.id)
+                        nodes[parent]["depends_on"].append(child)
+        return top
 
     async def transitions(
         self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None

@@ -20,7 +20,12 @@ from cygnet.manager.store.models.resource_groups import (
     ResourceGroupProjectRow,
     ResourceGroupRow,
 )
-from cygnet.manager.store.models.sessions import KernelRow, SessionRow, StatusChangeRow
+from cygnet.manager.store.models.sessions import (
+    KernelRow,
+    SessionDependencyRow,
+    SessionRow,
+    StatusChangeRow,
+)
 from cygnet.manager.store.models.system import SystemConfigRow
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "ResourceGroupKeyPairRow",
     "ResourceGroupProjectRow",
     "ResourceGroupRow",
+    "SessionDependencyRow",
     "SessionRow",
     "StatusChangeRow",
     "SystemConfigRow",

@@ -130,3 +130,16 @@ class StatusChangeRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SessionDependencyRow(Base):
+    """``session_id`` starts only once ``depends_on`` has finished successfully."""
+
+    __tablename__ = "session_dependencies"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    depends_on: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

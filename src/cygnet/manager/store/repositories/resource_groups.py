@@ -84,9 +84,15 @@ async def list_allowed(
     access_key: str,
     name: str | None = None,
     is_active: bool | None = None,
+    project_id: uuid.UUID | None = None,
 ) -> list[e.ResourceGroup]:
-    """Groups linked to the domain, to any project the user belongs to, or to the access key."""
-    projects = select(m.ProjectMemberRow.group_id).where(m.ProjectMemberRow.user_id == user_uuid)
+    """Groups linked to the domain, to the project (``project_id``; without it, to any
+    project the user belongs to), or to the access key."""
+    projects: Any = (
+        select(m.ProjectMemberRow.group_id).where(m.ProjectMemberRow.user_id == user_uuid)
+        if project_id is None
+        else [project_id]
+    )
     stmt = select(m.ResourceGroupRow).where(
         or_(
             m.ResourceGroupRow.name.in_(

@@ -179,7 +179,12 @@ async def _convert(session: AsyncSession, rows: Sequence[m.SessionRow]) -> list[
 
 
 async def insert(
-    session: AsyncSession, values: dict[str, Any], kernels: list[dict[str, Any]], now: datetime
+    session: AsyncSession,
+    values: dict[str, Any],
+    kernels: list[dict[str, Any]],
+    now: datetime,
+    *,
+    depends_on: Sequence[uuid.UUID] = (),
 ) -> e.Session:
     """Insert a PENDING session with its PENDING kernels and record their first status.
 
@@ -220,6 +225,7 @@ async def insert(
                 )
                 for k in row.kernels
             ),
+            *(m.SessionDependencyRow(session_id=row.id, depends_on=d) for d in depends_on),
         ]
     )
     await session.flush()
@@ -537,6 +543,49 @@ async def change(session: AsyncSession, session_id: uuid.UUID) -> SessionChange 
     stmt = select(S).where(S.id == session_id).with_for_update()
     row = (await session.execute(stmt)).scalars().first()
     return None if row is None else SessionChange(session, row)
+
+
+async def dependencies_of(
+    session: AsyncSession, session_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[e.Session]]:
+    """The sessions each of ``session_ids`` depends on."""
+    ids = list(session_ids)
+    stmt = select(m.SessionDependencyRow.session_id, m.SessionDependencyRow.depends_on).where(
+        m.SessionDependencyRow.session_id.in_(ids)
+    )
+    pairs = (await session.execute(stmt)).all()
+    rows = (
+        (await session.execute(select(S).where(S.id.in_({d for _, d in pairs})))).scalars().all()
+        if pairs
+        else []
+    )
+    found = {s.id: s for s in await _convert(session, rows)}
+    out: dict[uuid.UUID, list[e.Session]] = {sid: [] for sid in ids}
+    for sid, dep in pairs:
+        if dep in found:
+            out[sid].append(found[dep])
+    for deps in out.values():
+        deps.sort(key=lambda s: (s.created_at, str(s.id)))
+    return out
+
+
+async def live_dependants(session: AsyncSession, session_id: uuid.UUID) -> list[uuid.UUID]:
+    """Sessions not yet over that depend on ``session_id``, directly or through others; the
+    furthest first (the order to end them in)."""
+    found: list[uuid.UUID] = []
+    frontier = [session_id]
+    seen = {session_id}
+    dead = [s.value for s in NAME_RELEASING_STATUSES]
+    while frontier:
+        stmt = (
+            select(m.SessionDependencyRow.session_id)
+            .join(S, S.id == m.SessionDependencyRow.session_id)
+            .where(m.SessionDependencyRow.depends_on.in_(frontier), S.status.not_in(dead))
+        )
+        frontier = [sid for sid in (await session.execute(stmt)).scalars() if sid not in seen]
+        seen.update(frontier)
+        found.extend(frontier)
+    return list(reversed(found))
 
 
 async def kernel_logs(session: AsyncSession, kernel_id: uuid.UUID) -> str | None:

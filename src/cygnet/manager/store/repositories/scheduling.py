@@ -1,0 +1,174 @@
+"""What a scheduling cycle needs from the store, read in a handful of queries (the cycle itself
+reads nothing), and the lock that serialises cycles across managers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cygnet.common.lifecycle import SessionResult, SessionStatus
+from cygnet.common.resources import ResourceSlot
+from cygnet.manager import entities as e
+from cygnet.manager.store import models as m
+from cygnet.manager.store.repositories import convert
+from cygnet.manager.store.repositories.sessions import HOLDING_KERNEL_STATUSES
+
+S = m.SessionRow
+K = m.KernelRow
+_LOCK_ID = 0x6379676E6574_01  # "cygnet" + 1: the scheduling lock
+
+
+async def lock(session: AsyncSession) -> None:
+    """Hold the scheduling lock until the transaction ends. On PostgreSQL an advisory lock, so
+    that two managers never book the same free room; SQLite serialises writers anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+
+
+@dataclass(frozen=True, slots=True)
+class KeypairPolicy:
+    max_concurrent_sessions: int | None
+    max_containers_per_session: int | None
+    total_resource_slots: dict[str, Any]
+    default_for_unspecified: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A session holding resources now (some kernel in a holding status)."""
+
+    access_key: str
+    user: uuid.UUID
+    project: uuid.UUID
+    domain: str
+    slots: ResourceSlot
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyState:
+    name: str
+    status: SessionStatus
+    result: SessionResult
+
+
+@dataclass(slots=True)
+class SchedulingInputs:
+    live: list[LiveSession] = field(default_factory=list)
+    keypair_policies: dict[str, KeypairPolicy] = field(default_factory=dict)
+    project_slots: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    domain_slots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    domain_groups: dict[str, set[str]] = field(default_factory=dict)
+    project_groups: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    keypair_groups: dict[str, set[str]] = field(default_factory=dict)
+    dependencies: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    dependency_states: dict[uuid.UUID, DependencyState] = field(default_factory=dict)
+    resource_groups: dict[str, e.ResourceGroup] = field(default_factory=dict)
+
+
+async def inputs(session: AsyncSession, pending: Sequence[e.Session]) -> SchedulingInputs:
+    """Usage, limits, associations, dependencies and resource-group settings for a cycle over
+    ``pending``."""
+    out = SchedulingInputs()
+    out.live = await live_sessions(session)
+    access_keys = {s.access_key for s in pending} | {s.access_key for s in out.live}
+    projects = {s.project_id for s in pending} | {s.project for s in out.live}
+    domains = {s.domain_name for s in pending} | {s.domain for s in out.live}
+    policy = m.KeyPairResourcePolicyRow
+    rows = await session.execute(
+        select(
+            m.KeyPairRow.access_key,
+            policy.max_concurrent_sessions,
+            policy.max_containers_per_session,
+            policy.total_resource_slots,
+            policy.default_for_unspecified,
+        )
+        .join(policy, policy.name == m.KeyPairRow.resource_policy)
+        .where(m.KeyPairRow.access_key.in_(access_keys))
+    )
+    for key, mcs, mcps, slots, unspecified in rows.all():
+        out.keypair_policies[key] = KeypairPolicy(mcs, mcps, dict(slots or {}), str(unspecified))
+    rows = await session.execute(
+        select(m.ProjectRow.id, m.ProjectRow.total_resource_slots).where(
+            m.ProjectRow.id.in_(projects)
+        )
+    )
+    out.project_slots = {pid: dict(slots or {}) for pid, slots in rows.all()}
+    rows = await session.execute(
+        select(m.DomainRow.name, m.DomainRow.total_resource_slots).where(
+            m.DomainRow.name.in_(domains)
+        )
+    )
+    out.domain_slots = {name: dict(slots or {}) for name, slots in rows.all()}
+    out.domain_groups = await _links(
+        session, m.ResourceGroupDomainRow.domain, m.ResourceGroupDomainRow.scaling_group, domains
+    )
+    out.project_groups = await _links(
+        session, m.ResourceGroupProjectRow.group, m.ResourceGroupProjectRow.scaling_group, projects
+    )
+    out.keypair_groups = await _links(
+        session,
+        m.ResourceGroupKeyPairRow.access_key,
+        m.ResourceGroupKeyPairRow.scaling_group,
+        access_keys,
+    )
+    pending_ids = [s.id for s in pending]
+    rows = await session.execute(
+        select(m.SessionDependencyRow.session_id, m.SessionDependencyRow.depends_on).where(
+            m.SessionDependencyRow.session_id.in_(pending_ids)
+        )
+    )
+    for session_id, depends_on in rows.all():
+        out.dependencies.setdefault(session_id, []).append(depends_on)
+    wanted = {d for deps in out.dependencies.values() for d in deps}
+    if wanted:
+        rows = await session.execute(
+            select(S.id, S.name, S.status, S.result).where(S.id.in_(wanted))
+        )
+        out.dependency_states = {
+            sid: DependencyState(name, SessionStatus(status), SessionResult(result))
+            for sid, name, status, result in rows.all()
+        }
+    groups = {s.resource_group for s in pending}
+    rows = await session.execute(
+        select(m.ResourceGroupRow).where(m.ResourceGroupRow.name.in_(groups))
+    )
+    out.resource_groups = {row.name: convert.resource_group(row) for row in rows.scalars()}
+    return out
+
+
+async def _links(
+    session: AsyncSession, key: Any, group: Any, keys: Iterable[Any]
+) -> dict[Any, set[str]]:
+    links: dict[Any, set[str]] = {}
+    for k, name in (await session.execute(select(key, group).where(key.in_(list(keys))))).all():
+        links.setdefault(k, set()).add(name)
+    return links
+
+
+async def live_sessions(session: AsyncSession) -> list[LiveSession]:
+    """Sessions holding resources, with what their holding kernels requested."""
+    stmt = (
+        select(S.id, S.access_key, S.user_uuid, S.group_id, S.domain_name, K.requested_slots)
+        .join(K, K.session_id == S.id)
+        .where(K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES]))
+    )
+    totals: dict[uuid.UUID, tuple[str, uuid.UUID, uuid.UUID, str, ResourceSlot]] = {}
+    for sid, key, user, project, domain, slots in (await session.execute(stmt)).all():
+        kernel = ResourceSlot.from_json(slots or {})
+        previous = totals.get(sid)
+        total = kernel if previous is None else previous[4] + kernel
+        totals[sid] = (key, user, project, domain, total)
+    return [LiveSession(*values) for values in totals.values()]
+
+
+async def record_explanations(session: AsyncSession, data: dict[uuid.UUID, dict[str, Any]]) -> None:
+    """Write the ``status_data`` of pending sessions (why they wait), one bulk update."""
+    if data:
+        await session.execute(
+            update(S), [{"id": sid, "status_data": values} for sid, values in data.items()]
+        )
