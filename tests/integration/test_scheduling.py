@@ -104,6 +104,21 @@ async def test_a_quota_keeps_a_session_pending_and_says_why(
             assert '"queue_position": 1' in await run_cli(
                 cluster, tmp_path, "session", "why", "quota-second", "--json"
             )
+            # The policy also caps what may wait: a second pending session is refused.
+            await gql(
+                client,
+                'mutation { modify_keypair_resource_policy(name: "default",'
+                " props: {max_pending_session_count: 1}) { ok msg } }",
+            )
+            resp = await client.request(
+                "POST",
+                "/session",
+                json={"name": "quota-third", "image": IMAGE, "enqueueOnly": True},
+            )
+            assert resp.status_code == 400, resp.text
+            assert resp.json()["error_code"] == "session_create_unavailable"
+            assert "max_pending_session_count is 1" in resp.json()["msg"]
+            assert (await client.request("GET", "/session/quota-third")).status_code == 404
             # Room again: it starts.
             await destroy(client, "quota-first")
             await wait_status(client, "quota-second", "RUNNING")
@@ -112,7 +127,8 @@ async def test_a_quota_keeps_a_session_pending_and_says_why(
             await gql(
                 client,
                 'mutation { modify_keypair_resource_policy(name: "default",'
-                " props: {max_concurrent_sessions: 0}) { ok msg } }",
+                " props: {max_concurrent_sessions: 0, max_pending_session_count: null})"
+                " { ok msg } }",
             )
 
 

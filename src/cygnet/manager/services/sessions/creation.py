@@ -163,6 +163,38 @@ def check_limits(owner: Owner, spec: SessionSpec) -> None:
         )
 
 
+def check_pending_limits(
+    policy: e.KeyPairResourcePolicy | None,
+    pending: int,
+    pending_slots: ResourceSlot,
+    requested: ResourceSlot,
+) -> None:
+    """The keypair policy's ``max_pending_session_count`` and
+    ``max_pending_session_resource_slots`` (a slot it leaves out, or gives as null or
+    Infinity, is not limited), with the new session counted."""
+    if policy is None:
+        return
+    most = policy.max_pending_session_count
+    if most and pending + 1 > most:
+        raise QuotaExceeded(
+            f"You already have {pending} pending session(s); the keypair policy's "
+            f"max_pending_session_count is {most}."
+        )
+    for slot, limit in (policy.max_pending_session_resource_slots or {}).items():
+        if limit is None or str(limit).lower() in ("infinity", "inf", ""):
+            continue
+        try:
+            cap = ResourceSlot.from_json({slot: str(limit)}).get_or_zero(slot)
+        except ResourceSlotError:
+            continue
+        wanted = pending_slots.get_or_zero(slot) + requested.get_or_zero(slot)
+        if wanted > cap:
+            raise QuotaExceeded(
+                f"Pending sessions would request {wanted} {slot} in all; the keypair "
+                f"policy's max_pending_session_resource_slots allows {cap}."
+            )
+
+
 def kernel_rows(
     session_id: uuid.UUID, spec: SessionSpec, image: ImageEntry, slots: ResourceSlot
 ) -> list[dict[str, Any]]:

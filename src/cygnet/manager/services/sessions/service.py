@@ -28,6 +28,7 @@ from cygnet.common.lifecycle import (
     SessionType,
     ended_before_start,
 )
+from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
 from cygnet.manager.agents.registry import AgentRegistry
 from cygnet.manager.events import EventBus, Subscription
@@ -183,6 +184,13 @@ class SessionService:
                     + (" with another image." if spec.reuse else "."),
                     data={"existingSessionId": str(existing.id)},
                 )
+            pending, pending_slots = await repo.pending_of(tx, target.owner.access_key)
+            creation.check_pending_limits(
+                target.owner.keypair_policy,
+                pending,
+                pending_slots,
+                ResourceSlot.from_json(prepared.values["requested_slots"]),
+            )
             session = await repo.insert(
                 tx,
                 prepared.values,

@@ -674,6 +674,18 @@ async def count_live_by_access_key(
     return {str(row[0]): int(row[1]) for row in (await session.execute(stmt)).all()}
 
 
+async def pending_of(session: AsyncSession, access_key: str) -> tuple[int, ResourceSlot]:
+    """How many sessions of a keypair are PENDING, and what they request in all."""
+    stmt = select(S.requested_slots).where(
+        S.access_key == access_key, S.status == SessionStatus.PENDING.value
+    )
+    count, total = 0, ResourceSlot()
+    for slots in (await session.execute(stmt)).scalars():
+        count += 1
+        total = total + ResourceSlot.from_json(slots or {})
+    return count, total
+
+
 async def count_live_in_project(session: AsyncSession, project_id: uuid.UUID) -> int:
     """Sessions of a project that have not ended (as ``count_live`` counts them)."""
     stmt = select(func.count()).where(
