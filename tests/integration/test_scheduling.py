@@ -22,6 +22,7 @@ from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import keypairs
 from cygnet.manager.store.repositories import sessions as sessions_repo
 from cygnet.testing.agents import ClusterFactory, LocalCluster
+from cygnet.testing.builders import add_user
 from cygnet.testing.signing import SignedClient
 
 FAST = {
@@ -294,3 +295,32 @@ async def admin_caller(cluster: LocalCluster) -> Caller:
         kp = await keypairs.get(tx, cluster.manager.admin.access_key)
     assert kp is not None
     return Caller(kp.access_key, kp.user, kp.user_id, UserRole.SUPERADMIN, "default", True)
+
+
+async def test_scheduler_status_and_trigger_for_superadmins(
+    local_cluster: ClusterFactory, tmp_path: Path
+) -> None:
+    async with local_cluster(tmp_path, manager_settings=FAST, **SIM) as cluster:
+        client = cluster.manager.client()
+        await create(client, "health-one")
+        resp = await client.request("POST", "/admin/scheduler/trigger")
+        assert resp.status_code == 200, resp.text
+        run = resp.json()
+        assert run["ok"] is True and run["pending"] == 0 and run["runs"] >= 2
+        resp = await client.request("GET", "/admin/scheduler/status")
+        assert resp.status_code == 200, resp.text
+        info = resp.json()
+        assert {"schedule", "start", "sweep"} <= set(info["loops"])
+        assert info["loops"]["start"]["ok"] is True
+        assert info["sessions"] == {"RUNNING": 1}
+        out = await run_cli(cluster, tmp_path, "admin", "scheduler", "status")
+        assert "schedule" in out and "Sessions not over: 1 RUNNING" in out
+        out = await run_cli(cluster, tmp_path, "admin", "scheduler", "trigger")
+        assert out.startswith("Scheduling pass done in ")
+        # Only superadmins.
+        user = await add_user(cluster.manager)
+        other = cluster.manager.client(user.access_key, user.secret_key)
+        for method, path in (("GET", "/status"), ("POST", "/trigger")):
+            resp = await other.request(method, "/admin/scheduler" + path)
+            assert resp.status_code == 403, resp.text
+        await destroy(client, "health-one")

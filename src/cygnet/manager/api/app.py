@@ -16,6 +16,7 @@ from cygnet.manager.api.rest import (
     manager,
     resource_groups,
     root,
+    scheduler,
     session_streams,
     sessions,
 )
@@ -60,6 +61,7 @@ def create_app(
         agent_rpc.router,
         sessions.router,
         session_streams.router,
+        scheduler.router,
     ):
         app.include_router(router)
     return app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from cygnet.common.clock import Clock
@@ -32,7 +34,22 @@ class SchedulerMemory:
     stateful plugins (a round-robin cursor …) and the last cycle's outcome, for health."""
 
     plugin_state: dict[str, Any] = field(default_factory=dict)
-    last_run: dict[str, Any] = field(default_factory=dict)
+    last_run: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def record(
+        self, loop: str, at: datetime, started: float, *, ok: bool = True, **outcome: Any
+    ) -> None:
+        """Note a loop's run (``started``: its ``time.perf_counter()`` at the start), keeping
+        how many runs and failures it has had."""
+        previous = self.last_run.get(loop, {})
+        self.last_run[loop] = {
+            "at": at.isoformat(),
+            "seconds": round(time.perf_counter() - started, 6),
+            "ok": ok,
+            **outcome,
+            "runs": int(previous.get("runs", 0)) + 1,
+            "failures": int(previous.get("failures", 0)) + (0 if ok else 1),
+        }
 
 
 @dataclass(frozen=True, slots=True)

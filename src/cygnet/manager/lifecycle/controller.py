@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -89,10 +90,26 @@ class SessionController:
         now = self.ctx.clock.monotonic()
         if now - self._last_sweep >= self.ctx.settings.sweep_interval:
             self._last_sweep = now
-            for session_id in await timeouts.enforce(self.ctx, self._busy):
+            started = time.perf_counter()
+            expired = await timeouts.enforce(self.ctx, self._busy)
+            departed = await kernel_events.end_kernels_of_departed_agents(self.ctx)
+            for session_id in [*expired, *departed]:
                 self._spawn(session_id, terminate)
-            for session_id in await kernel_events.end_kernels_of_departed_agents(self.ctx):
-                self._spawn(session_id, terminate)
+            self.ctx.scheduler.record(
+                "sweep", self.ctx.clock.now(), started, expired=len(expired), departed=len(departed)
+            )
+
+    async def trigger(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Run a scheduling pass now and return what it did (its ``last_run`` entry)."""
+        before = self.ctx.scheduler.last_run.get("schedule", {}).get("runs", 0)
+        self.hint()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self.ctx.scheduler.last_run.get("schedule", {})
+            if last.get("runs", 0) > before:
+                return dict(last)
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"no scheduling pass ended within {timeout} s")
 
     def _spawn(
         self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]
@@ -107,12 +124,18 @@ class SessionController:
     async def _handle(
         self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]
     ) -> None:
+        started = time.perf_counter()
+        ok = True
         try:
             await handler(self.ctx, session_id)
         except Exception:
+            ok = False
             log.exception("%s failed for session %s", handler.__name__, session_id)
         finally:
             self._busy.discard(session_id)
+            self.ctx.scheduler.record(
+                handler.__name__, self.ctx.clock.now(), started, ok=ok, session=str(session_id)
+            )
         self.hint()  # the next stage, if any, without waiting for the sweep
 
     async def _events(self, subscription: Any) -> None:

@@ -73,10 +73,11 @@ def run_cycles(
 
 async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
     """One scheduling pass; returns the ids of the sessions it scheduled."""
+    started = time.perf_counter()
     async with ctx.db.read() as tx:  # most passes find nothing: no write lock for them
         if not await repo.ids_in(tx, [SessionStatus.PENDING], limit=1):
+            ctx.scheduler.record("schedule", ctx.clock.now(), started, pending=0, scheduled=0)
             return []
-    started = time.perf_counter()
     events: list[e.SessionEvent] = []
     scheduled: list[uuid.UUID] = []
     async with ctx.db.transaction() as tx:
@@ -143,12 +144,13 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
         await scheduling.record_explanations(tx, explanations)
     for event in events:
         ctx.bus.publish(event)
-    ctx.scheduler.last_run["schedule"] = {
-        "at": ctx.clock.now().isoformat(),
-        "seconds": round(time.perf_counter() - started, 6),
-        "pending": len(pending),
-        "scheduled": len(scheduled),
-        "cancelled": sum(len(r.cancelled) for r in results),
-        "waiting": sum(len(r.pending) for r in results),
-    }
+    ctx.scheduler.record(
+        "schedule",
+        ctx.clock.now(),
+        started,
+        pending=len(pending),
+        scheduled=len(scheduled),
+        cancelled=sum(len(r.cancelled) for r in results),
+        waiting=sum(len(r.pending) for r in results),
+    )
     return scheduled

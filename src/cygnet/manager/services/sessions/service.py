@@ -35,6 +35,7 @@ from cygnet.manager.events import EventBus, Subscription
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.controller import SessionController
 from cygnet.manager.lifecycle.restart import restart as restart_session
+from cygnet.manager.services.common import require_superadmin
 from cygnet.manager.services.images import ImageService
 from cygnet.manager.services.sessions import creation
 from cygnet.manager.services.sessions.spec import CreatedSession, SessionSpec
@@ -590,6 +591,26 @@ class SessionService:
                             frontier.append(dep.id)
                         nodes[parent]["depends_on"].append(child)
         return top
+
+    # -- the scheduler, for admins ------------------------------------------------------------
+
+    async def scheduler_status(self, caller: e.Caller) -> dict[str, Any]:
+        """This manager's reconcile loops: when each last ran, how long it took and what it
+        did (``schedule``, ``start``, ``terminate``, ``sweep``), and the sessions by status."""
+        require_superadmin(caller)
+        async with self.db.read() as tx:
+            counts = await repo.count_by_status(tx)
+        return {
+            "loops": {k: dict(v) for k, v in sorted(self._ctx.scheduler.last_run.items())},
+            "sessions": counts,
+            "busy": len(self.controller.busy),
+            "sweep_interval": self._ctx.settings.sweep_interval,
+        }
+
+    async def trigger_scheduler(self, caller: e.Caller) -> dict[str, Any]:
+        """Run a scheduling pass now; its outcome."""
+        require_superadmin(caller)
+        return await self.controller.trigger()
 
     async def transitions(
         self, caller: e.Caller, ref: str, *, owner_access_key: str | None = None

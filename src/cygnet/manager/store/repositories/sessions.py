@@ -674,6 +674,13 @@ async def count_live_by_access_key(
     return {str(row[0]): int(row[1]) for row in (await session.execute(stmt)).all()}
 
 
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many sessions are in each status that is not over."""
+    dead = [s.value for s in NAME_RELEASING_STATUSES]
+    stmt = select(S.status, func.count()).where(S.status.not_in(dead)).group_by(S.status)
+    return {str(status): int(n) for status, n in (await session.execute(stmt)).all()}
+
+
 async def pending_of(session: AsyncSession, access_key: str) -> tuple[int, ResourceSlot]:
     """How many sessions of a keypair are PENDING, and what they request in all."""
     stmt = select(S.requested_slots).where(
