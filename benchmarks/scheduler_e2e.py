@@ -1,0 +1,127 @@
+"""The whole path at scale: a manager with many simulated agents (in one process), many
+sessions submitted through the service layer, until every one is RUNNING.
+
+Each session is created with ``enqueueOnly`` by ``SessionService.create`` (as ``POST
+/session`` does, minus HTTP), so what is timed is creation, scheduling, the start of every
+kernel on its agent (an RPC each) and the status changes in the store. The clock starts at
+the first submission and stops when the store counts them all RUNNING.
+
+The last line printed is a JSON object with ``sessions``, ``agents``, ``seconds``,
+``sessions_per_s`` and ``db`` (sqlite or postgresql). Target (issue 5): >= 1,000 sessions/s
+on PostgreSQL with 1,000 agents and 10,000 sessions.
+
+    python benchmarks/scheduler_e2e.py [--agents 1000] [--sessions 10000] [--db sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cygnet.manager.entities import Caller, UserRole
+from cygnet.manager.services.sessions import SessionSpec
+from cygnet.manager.store.repositories import keypairs, policies
+from cygnet.manager.store.repositories import sessions as sessions_repo
+from cygnet.testing.agents import run_cluster
+from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
+
+IMAGE = "cygnet/python:3.11"
+
+
+async def submit(svc: Any, caller: Caller, count: int, concurrency: int) -> None:
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            spec = SessionSpec(
+                name=f"e2e-{i:06d}", image=IMAGE, resources={"cpu": 1}, enqueue_only=True
+            )
+            await svc.create(caller, spec)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def running(db: Any) -> int:
+    async with db.read() as tx:
+        return (await sessions_repo.count_by_status(tx)).get("RUNNING", 0)
+
+
+async def main(agents: int, sessions: int, db_kind: str, concurrency: int) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cygnet-e2e-"))
+    try:
+        async with fresh_database(
+            db_kind, data_dir, os.environ.get("CYGNET_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
+        ) as url:
+            started = time.perf_counter()
+            async with run_cluster(
+                data_dir,
+                agents=agents,
+                runtime="simulated",
+                db_url=url,
+                cpus=list(range(16)),
+                memory="64g",
+                manager_settings={"session_sweep_interval": 1.0},
+            ) as cluster:
+                print(f"{agents} agents up in {time.perf_counter() - started:.1f} s", flush=True)
+                manager = cluster.manager.manager
+                svc = manager.services.sessions
+                async with manager.db.transaction() as tx:
+                    kp = await keypairs.get(tx, cluster.manager.admin.access_key)
+                    assert kp is not None
+                    # the default policy allows 30 sessions at once: lift it for the run
+                    await policies.update(
+                        tx, policies.KEYPAIR, kp.resource_policy, {"max_concurrent_sessions": 0}
+                    )
+                caller = Caller(
+                    kp.access_key, kp.user, kp.user_id, UserRole.SUPERADMIN, "default", True
+                )
+                t0 = time.perf_counter()
+                submitting = asyncio.create_task(submit(svc, caller, sessions, concurrency))
+                last_print = t0
+                while True:
+                    done = await running(manager.db)
+                    now = time.perf_counter()
+                    if done >= sessions:
+                        break
+                    if now - last_print >= 2:
+                        print(f"  {now - t0:6.1f} s: {done} RUNNING", flush=True)
+                        last_print = now
+                    if submitting.done() and submitting.exception():
+                        raise submitting.exception()  # type: ignore[misc]
+                    await asyncio.sleep(0.05)
+                seconds = time.perf_counter() - t0
+                await submitting
+                submitted_in = seconds
+                print(f"all {sessions} RUNNING after {seconds:.2f} s", flush=True)
+                await svc.controller.stop()  # the kernels go without the manager's help
+                for agent in cluster.agents:
+                    for kernel_id in list(agent.kernels):
+                        await agent.destroy_kernel(kernel_id, "benchmark-done")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        "benchmark": "scheduler_e2e",
+        "db": db_kind,
+        "agents": agents,
+        "sessions": sessions,
+        "seconds": round(submitted_in, 3),
+        "sessions_per_s": round(sessions / submitted_in, 1),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=10000)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent submitters")
+    args = parser.parse_args()
+    result = asyncio.run(main(args.agents, args.sessions, args.db, args.concurrency))
+    print(json.dumps(result))
