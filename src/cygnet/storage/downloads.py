@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote
 
@@ -84,7 +84,7 @@ def content_disposition(filename: str) -> str:
 
 async def file_chunks(
     fd: int, start: int, length: int, chunk: int = READ_CHUNK
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Read ``length`` bytes from ``fd`` at ``start``, one chunk ahead; closes ``fd`` when
     done (also when the consumer stops early). Raises ``OSError`` if the file shrank."""
     loop = asyncio.get_running_loop()

@@ -1,5 +1,7 @@
 """Composition root of the storage proxy: settings -> volumes (by backend name) -> token
-signer and upload table -> the manager-facing and client-facing ASGI apps -> two HTTP servers.
+signer and upload table -> the manager-facing and client-facing ASGI apps -> two HTTP servers:
+uvicorn for the manager-facing API, and ``api.httpd`` (sendfile / splice data path) for the
+client-facing one.
 
 In-process use (``cygnet up``, tests)::
 
@@ -26,6 +28,7 @@ from fastapi import FastAPI
 from cygnet.common.logging import get_logger
 from cygnet.common.transport import listening_socket
 from cygnet.storage.api.client import create_client_app
+from cygnet.storage.api.httpd import HTTPServer
 from cygnet.storage.api.manager import create_manager_app
 from cygnet.storage.config import StorageSettings
 from cygnet.storage.service import StorageService
@@ -60,6 +63,7 @@ class StorageProxy:
         self.manager_url = ""
         self.client_url = ""
         self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._client_server: HTTPServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._started = False
 
@@ -75,7 +79,7 @@ class StorageProxy:
             await self._sweep()
             if listen:
                 self.manager_url = await self._listen(self.manager_app, self.settings.manager_port)
-                self.client_url = await self._listen(self.client_app, self.settings.client_port)
+                self.client_url = await self._listen_client()
             self.service.client_url = self.settings.client_url or self.client_url
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="storage-sweeper")
         except BaseException:
@@ -103,6 +107,16 @@ class StorageProxy:
             await asyncio.sleep(0.01)
         return _url(self.settings.host, sock.getsockname()[1])
 
+    async def _listen_client(self) -> str:
+        sock = listening_socket(self.settings.host, self.settings.client_port)
+        self._client_server = HTTPServer(self.client_app)
+        try:
+            await self._client_server.start(sock)
+        except BaseException:
+            sock.close()
+            raise
+        return _url(self.settings.host, sock.getsockname()[1])
+
     async def _sweep(self) -> None:
         ttl = self.settings.upload_token_ttl
         for volume in self.volumes.values():
@@ -125,6 +139,9 @@ class StorageProxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self._client_server is not None:
+            await self._client_server.stop(grace=2)
+            self._client_server = None
         for server, _task in self._servers:
             server.should_exit = True
         for _server, task in self._servers:

@@ -7,11 +7,14 @@ upload resumes with ``HEAD`` (offset) and ``PATCH`` from there, also after a pro
 When the offset reaches the declared size the staged file is renamed into place (same file
 system: atomic), replacing a file of that name, with missing parent directories created.
 
-Data path: the request body is gathered into ~8 MiB batches that are written with one
-``pwritev`` in a worker thread while the next batch arrives; nothing is fsynced per chunk
-(``fsync_uploads`` fsyncs a completed file once). A chunk that would exceed the declared size
-or the folder's quota is refused and the staged file is cut back to where it was: nothing
-changes. Bytes received before a client disconnects are kept (that is what resuming is for).
+Data path: where the HTTP server offers it (``BodyToFd``: the client-facing server moves a
+``Content-Length`` body from the socket into the staged file with ``splice`` in a worker
+thread), the body never enters Python; otherwise it is gathered into ~8 MiB batches that are
+written with one ``pwritev`` in a worker thread while the next batch arrives. Nothing is
+fsynced per chunk (``fsync_uploads`` fsyncs a completed file once). A chunk that would
+exceed the declared size or the folder's quota is refused and the staged file is cut back to
+where it was: nothing changes. Bytes received before a client disconnects are kept (that is
+what resuming is for).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect
@@ -37,6 +40,10 @@ log = get_logger(__name__)
 
 BATCH_BYTES = 8 * 1024 * 1024
 IOV_MAX = 512
+
+BodyToFd = Callable[[int, int, int], Awaitable[int]]
+"""``(fd, offset, count) -> written``: write the next ``count`` bytes of the request body to
+``fd`` at ``offset``; fewer than ``count`` means the client went away."""
 
 
 @dataclass(slots=True)
@@ -129,8 +136,10 @@ class Uploads:
         content_length: int | None,
         body: AsyncIterator[bytes],
         dst_dir: str | None,
+        body_to_fd: BodyToFd | None = None,
     ) -> int:
-        """Append ``body`` at ``offset``; the new offset (the upload is placed when complete)."""
+        """Append ``body`` at ``offset``; the new offset (the upload is placed when complete).
+        ``body_to_fd``, if given, receives a ``Content-Length`` body instead of ``body``."""
         upload_id = self._upload_id(claims)
         size = claims.size or 0
         volume = self._volume(claims)
@@ -142,6 +151,8 @@ class Uploads:
                 if offset == done[0] and not content_length:
                     return done[0]
                 raise UploadOffsetMismatch(data={"offset": done[0]})
+            if content_length is not None and body_to_fd is not None:
+                body = _direct(body_to_fd, content_length)
             return await self._append(
                 claims, volume, upload_id, size, offset, content_length, body, path
             )
@@ -225,6 +236,8 @@ class Uploads:
         body: AsyncIterator[bytes],
         others: int,
     ) -> int:
+        if isinstance(body, _direct):
+            return await self._receive_direct(fd, start, body)
         loop = asyncio.get_running_loop()
         pos = start
         batch: list[bytes] = []
@@ -273,6 +286,17 @@ class Uploads:
             raise
         return pos - start
 
+    @staticmethod
+    async def _receive_direct(fd: int, start: int, body: _direct) -> int:
+        try:
+            got = await body.to_fd(fd, start, body.length)
+        except BaseException:
+            os.ftruncate(fd, start)  # failed (disk full...): back to where it was
+            raise
+        if got < body.length:
+            raise ClientDisconnect()  # keep what arrived: the upload resumes from there
+        return got
+
     def _finish(
         self,
         volume: Volume,
@@ -297,6 +321,17 @@ class Uploads:
         for uid, active in list(self._active.items()):
             if now - active.touched > max_age:
                 del self._active[uid]
+
+
+class _direct(AsyncIterator[bytes]):
+    """A body that ``Uploads`` hands to a ``BodyToFd`` instead of iterating it."""
+
+    def __init__(self, to_fd: BodyToFd, length: int) -> None:
+        self.to_fd = to_fd
+        self.length = length
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
 
 
 def sweep_staging(volume: Volume, max_age: float) -> int:

@@ -10,10 +10,12 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from cygnet import __version__
 from cygnet.common.errors import BadRequest, CygnetError
 from cygnet.storage.api.errors import install_error_handlers, problem
+from cygnet.storage.api.httpd import BODY_TO_FD, ZEROCOPY_SEND
 from cygnet.storage.archive import ZipPlan, plan_entries, stream_zip
 from cygnet.storage.downloads import (
     RangeNotSatisfiable,
@@ -101,7 +103,15 @@ def create_client_app(service: StorageService) -> FastAPI:
         if offset is None:
             raise BadRequest("the Upload-Offset header is required")
         length = _header_int(request, "content-length")
-        new = await service.uploads.patch(claims, offset, length, request.stream(), dst_dir)
+        direct = (request.scope.get("extensions") or {}).get(BODY_TO_FD)
+        new = await service.uploads.patch(
+            claims,
+            offset,
+            length,
+            request.stream(),
+            dst_dir,
+            body_to_fd=direct["receive"] if direct else None,
+        )
         headers = {"Tus-Resumable": TUS_VERSION, "Upload-Offset": str(new)}
         return Response(status_code=204, headers=headers)
 
@@ -162,7 +172,60 @@ async def _download(service: StorageService, claims: TokenClaims, request: Reque
     except BaseException:
         os.close(fd)
         raise
-    return StreamingResponse(file_chunks(fd, start, length), status_code=status, headers=headers)
+    return _FileRange(fd, start, length, status, headers)
+
+
+class _FileRange(Response):
+    """``length`` bytes of ``fd`` from ``start`` (``fd`` is closed when done): with
+    ``sendfile`` where the server offers ``http.response.zerocopysend``, else read in chunks."""
+
+    def __init__(
+        self, fd: int, start: int, length: int, status_code: int, headers: dict[str, str]
+    ) -> None:
+        self.fd, self.start, self.length = fd, start, length
+        self.status_code = status_code
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        if ZEROCOPY_SEND not in (scope.get("extensions") or {}):
+            try:
+                await send({**start, "headers": self.raw_headers})
+            except BaseException:
+                os.close(self.fd)
+                raise
+            chunks = file_chunks(self.fd, self.start, self.length)  # closes fd
+            try:
+                async for data in chunks:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                await chunks.aclose()
+            return
+        try:
+            await send({**start, "headers": self.raw_headers})
+            await send(
+                {
+                    "type": ZEROCOPY_SEND,
+                    "file": _Descriptor(self.fd),
+                    "offset": self.start,
+                    "count": self.length,
+                    "more_body": False,
+                }
+            )
+        finally:
+            os.close(self.fd)
+
+
+class _Descriptor:
+    """What ``http.response.zerocopysend`` wants: an object with ``fileno()``."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
 
 
 class _RangeError(CygnetError):

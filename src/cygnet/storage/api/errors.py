@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from cygnet.common.errors import (
     BadRequest,
@@ -62,6 +63,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ClientDisconnect | ConnectionError):
+        # the client went away mid-transfer: nobody to answer, nothing to report
+        log.debug("client went away on %s %s: %r", request.method, request.url.path, exc)
+        return problem(BadRequest("the client went away"))
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return problem(VolumeFull(str(exc)))
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
