@@ -387,6 +387,7 @@ class Agent:
             command=request.command,
             labels=request.labels,
             hostname=request.cluster_hostname,
+            cluster_network=request.cluster_network,
         )
 
     def _created(self, record: KernelRecord) -> rpc.KernelCreated:

@@ -221,6 +221,9 @@ class CreateKernel(Message):
     cluster_role: str = "main"
     cluster_idx: int = 1
     cluster_hostname: str = "main1"
+    # The per-session network the kernels of a cluster session (cluster_size > 1) join, so
+    # they reach each other by hostname; None (single-kernel sessions): the runtime's default.
+    cluster_network: str | None = None
 
 
 class DestroyKernel(Message):

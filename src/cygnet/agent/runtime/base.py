@@ -67,6 +67,10 @@ class KernelSpec:
     command: Sequence[str] | None = None  # main process; None: an idle keep-alive process
     labels: Mapping[str, str] = field(default_factory=dict)
     hostname: str = "main1"
+    # A cluster session's network (None: the runtime's default). Runtimes that can give
+    # kernels their own network (docker) join it with ``hostname`` as the kernel's name there;
+    # the others ignore it.
+    cluster_network: str | None = None
 
     def standard_labels(self) -> dict[str, str]:
         """Labels every container of the project carries, so tools and tests find them."""

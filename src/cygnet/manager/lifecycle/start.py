@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from cygnet.common import rpc
@@ -26,6 +27,8 @@ log = get_logger(__name__)
 
 STARTING = (SessionStatus.SCHEDULED, SessionStatus.PREPARING, SessionStatus.CREATING)
 DEFAULT_SHMEM = 64 * 1024 * 1024
+CLUSTER_NETWORK_PREFIX = "cygnet-session-"
+DEFAULT_MASTER_PORT = 12345  # Backend.AI's documented MASTER_PORT
 
 # A batch session's main process: the bootstrap script (if any), then the startup command.
 # Both travel as environment variables, so no quoting can break them.
@@ -45,12 +48,68 @@ def shmem_of(resource_opts: dict[str, Any]) -> int:
     return int(parsed)
 
 
+def cluster_order(kernels: Sequence[e.Kernel]) -> list[e.Kernel]:
+    """A session's kernels in cluster order: the main kernel first, then by role and index
+    (``main1, sub1, sub2 …``); a kernel's position is its global rank."""
+    return sorted(kernels, key=lambda k: (not k.is_main, k.cluster_role, k.cluster_idx))
+
+
+def cluster_network_name(session: e.Session) -> str | None:
+    """The per-session network the kernels of a cluster session join (None: a single kernel
+    keeps the runtime's default network)."""
+    if len(session.kernels) <= 1:
+        return None
+    return f"{CLUSTER_NETWORK_PREFIX}{session.id}"
+
+
+def cluster_environ(session: e.Session, kernel: e.Kernel) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment a kernel sees about its session's cluster, as Backend.AI sets it (pure).
+
+    Returns ``(fixed, defaults)``: ``fixed`` (``BACKENDAI_*``) overrides the session's own
+    environment; ``defaults`` (the distributed-training variables, cluster sessions only) can
+    be overridden by it. Names: Backend.AI's "Cluster Networking" concept page
+    (docs/concepts/networking.rst) and its manager's kernel creation."""
+    kernels = cluster_order(session.kernels)
+    rank = next(i for i, k in enumerate(kernels) if k.id == kernel.id)
+    replicas: dict[str, int] = {}
+    for k in kernels:
+        replicas[k.cluster_role] = replicas.get(k.cluster_role, 0) + 1
+    main = kernels[0]
+    fixed = {
+        "BACKENDAI_SESSION_ID": str(session.id),
+        "BACKENDAI_SESSION_NAME": session.name,
+        "BACKENDAI_ACCESS_KEY": session.access_key,
+        "BACKENDAI_KERNEL_ID": str(kernel.id),
+        "BACKENDAI_CLUSTER_MODE": session.cluster_mode.value,
+        "BACKENDAI_CLUSTER_SIZE": str(len(kernels)),
+        "BACKENDAI_CLUSTER_HOSTS": ",".join(k.cluster_hostname for k in kernels),
+        "BACKENDAI_CLUSTER_REPLICAS": ",".join(f"{r}:{n}" for r, n in replicas.items()),
+        "BACKENDAI_CLUSTER_ROLE": kernel.cluster_role,
+        "BACKENDAI_CLUSTER_IDX": str(kernel.cluster_idx),
+        "BACKENDAI_CLUSTER_HOST": kernel.cluster_hostname,
+        "BACKENDAI_CLUSTER_LOCAL_RANK": str(rank),
+    }
+    if len(kernels) <= 1:
+        return fixed, {}
+    same_node = [k for k in kernels if k.agent_id == kernel.agent_id]
+    defaults = {
+        "WORLD_SIZE": str(len(kernels)),
+        "WORLD_RANK": str(rank),
+        "LOCAL_RANK": str(next(i for i, k in enumerate(same_node) if k.id == kernel.id)),
+        "MASTER_ADDR": main.cluster_hostname,
+        "MASTER_PORT": str(DEFAULT_MASTER_PORT),
+    }
+    return fixed, defaults
+
+
 def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
-    environ = dict(session.environ)
+    fixed, defaults = cluster_environ(session, kernel)
+    environ = {**defaults, **session.environ, **fixed}
     command = None
     if session.bootstrap_script:
         environ["CYGNET_BOOTSTRAP_SCRIPT"] = session.bootstrap_script
-    if session.type == SessionType.BATCH and session.startup_command:
+    if session.type == SessionType.BATCH and session.startup_command and kernel.is_main:
+        # The job runs in the main kernel; the others of a cluster serve it until it ends.
         environ["CYGNET_STARTUP_COMMAND"] = session.startup_command
         command = list(BATCH_COMMAND)
     return rpc.CreateKernel(
@@ -71,6 +130,7 @@ def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
         cluster_role=kernel.cluster_role,
         cluster_idx=kernel.cluster_idx,
         cluster_hostname=kernel.cluster_hostname,
+        cluster_network=cluster_network_name(session),
     )
 
 

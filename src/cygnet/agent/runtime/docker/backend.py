@@ -7,7 +7,8 @@ an idle shell that exits at once on SIGTERM, so destroying a kernel costs no sto
 
 ``start`` is two Engine calls (create, start) and ``stop`` three (stop, inspect for the exit
 code, remove), so a kernel's life costs about what ``docker run --rm`` does. The state blob
-is ``{"container_id", "name"}``; a new instance re-attaches from it alone.
+is ``{"container_id", "name"}`` (plus ``"network"``, the id of a cluster session's network,
+see ``network.py``); a new instance re-attaches from it alone.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from cygnet.agent.runtime.base import (
 from cygnet.agent.runtime.docker.cgroups import read_usage
 from cygnet.agent.runtime.docker.config import DEFAULT_DOCKER_URL, DockerRuntimeConfig
 from cygnet.agent.runtime.docker.execproc import DockerExecProcess
+from cygnet.agent.runtime.docker.network import (
+    ClusterNetworks,
+    endpoint_config,
+    extra_network,
+    joins_cluster_network,
+    remove_network,
+)
 from cygnet.common.errors import AgentError, ImageNotFound, KernelNotFound
 from cygnet.common.rpc import ImageInfo
 
@@ -44,6 +52,7 @@ KEEPALIVE_COMMAND: tuple[str, ...] = (
     "-c",
     "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
 )
+CREATE_ATTEMPTS = 3
 _ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686"}
 
 
@@ -51,8 +60,11 @@ def docker_url(configured: str | None = None) -> str:
     return configured or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL
 
 
-def container_config(spec: KernelSpec, config: DockerRuntimeConfig) -> dict[str, Any]:
-    """The ``POST /containers/create`` body for a kernel (pure)."""
+def container_config(
+    spec: KernelSpec, config: DockerRuntimeConfig, network_id: str | None = None
+) -> dict[str, Any]:
+    """The ``POST /containers/create`` body for a kernel (pure). ``network_id``: the cluster
+    session's network it joins, with its hostname as its alias there."""
     mounts = [
         {"Type": "bind", "Source": str(spec.scratch_dir), "Target": WORKDIR, "ReadOnly": False},
         {"Type": "bind", "Source": str(spec.runner_dir), "Target": RUNNER_DIR, "ReadOnly": True},
@@ -87,7 +99,9 @@ def container_config(spec: KernelSpec, config: DockerRuntimeConfig) -> dict[str,
             {"PathOnHost": path, "PathInContainer": path, "CgroupPermissions": "rwm"}
             for path in spec.device_paths
         ]
-    if config.network is not None:
+    if network_id is not None:
+        host["NetworkMode"] = network_id
+    elif config.network is not None:
         host["NetworkMode"] = config.network
     command = list(spec.command) if spec.command is not None else list(KEEPALIVE_COMMAND)
     body: dict[str, Any] = {
@@ -103,6 +117,8 @@ def container_config(spec: KernelSpec, config: DockerRuntimeConfig) -> dict[str,
     }
     if config.network != "host":  # the Engine refuses a hostname with the host's network
         body["Hostname"] = spec.hostname
+    if network_id is not None:
+        body["NetworkingConfig"] = endpoint_config(network_id, spec.hostname)
     return body
 
 
@@ -121,6 +137,7 @@ class DockerRuntime(Runtime):
         self.config = DockerRuntimeConfig.model_validate(dict(options))
         self.url = docker_url(self.config.url)
         self._docker: aiodocker.Docker | None = None
+        self._networks = ClusterNetworks(self.config.cluster_network_driver)
 
     def _client(self) -> aiodocker.Docker:
         # Created on first use: aiohttp wants a running event loop.
@@ -173,23 +190,54 @@ class DockerRuntime(Runtime):
 
     async def start(self, spec: KernelSpec) -> KernelState:
         name = f"{self.config.name_prefix}{spec.kernel_id}"
-        body = container_config(spec, self.config)
         async with self._engine("create") as docker:
-            try:
-                container = await docker.containers.create(body, name=name)
-            except aiodocker.DockerError as exc:
-                if exc.status == 404 and "image" in exc.message.lower():
-                    raise ImageNotFound(
-                        f"image {spec.image.name} is not present on this agent; build it with "
-                        "`cygnet image bootstrap` or `docker pull`"
-                    ) from exc
-                raise
-            try:
-                await container.start()
-            except aiodocker.DockerError:
-                await _remove_quietly(container)
-                raise
-        return {"container_id": container.id, "name": name}
+            for attempt in range(1, CREATE_ATTEMPTS + 1):
+                network_id = await self._join(docker, spec)
+                container: DockerContainer | None = None
+                try:
+                    container = await self._create(docker, spec, name, network_id)
+                    extra = extra_network(self.config.network) if network_id else None
+                    if extra is not None:
+                        joined = {"Container": container.id}
+                        await (await docker.networks.get(extra)).connect(joined)
+                    await container.start()
+                except (aiodocker.DockerError, ImageNotFound) as exc:
+                    if container is not None:
+                        await _remove_quietly(container)
+                    if network_id is not None:
+                        if _network_gone(exc) and attempt < CREATE_ATTEMPTS:
+                            continue
+                        await remove_network(docker, network_id)
+                    raise
+                break
+        assert container is not None
+        state: KernelState = {"container_id": container.id, "name": name}
+        if network_id is not None:
+            state["network"] = network_id
+        return state
+
+    async def _join(self, docker: aiodocker.Docker, spec: KernelSpec) -> str | None:
+        """The id of the session network the kernel joins (created if absent), if any."""
+        if spec.cluster_network is None:
+            return None
+        if not joins_cluster_network(self.config.network, spec.cluster_network):
+            return None
+        return await self._networks.ensure(docker, spec.cluster_network, str(spec.session_id))
+
+    async def _create(
+        self, docker: aiodocker.Docker, spec: KernelSpec, name: str, network_id: str | None
+    ) -> DockerContainer:
+        try:
+            return await docker.containers.create(
+                container_config(spec, self.config, network_id), name=name
+            )
+        except aiodocker.DockerError as exc:
+            if exc.status == 404 and "image" in exc.message.lower():
+                raise ImageNotFound(
+                    f"image {spec.image.name} is not present on this agent; build it with "
+                    "`cygnet image bootstrap` or `docker pull`"
+                ) from exc
+            raise
 
     async def poll(self, state: KernelState) -> KernelPoll:
         async with self._engine("inspect"):
@@ -209,18 +257,22 @@ class DockerRuntime(Runtime):
     async def stop(self, state: KernelState, timeout: float = 10.0) -> int | None:
         container = self._container(state)
         exit_code: int | None = None
-        async with self._engine("stop"):
+        async with self._engine("stop") as docker:
             try:
                 await container.stop(t=max(0, math.ceil(timeout)))
                 info = await container.show()
                 exit_code = int(info["State"]["ExitCode"])
                 await container.delete(force=True, v=True)
             except aiodocker.DockerError as exc:
-                if exc.status == 404:
-                    return exit_code  # already removed
-                if exc.status == 409 and "already in progress" in exc.message:
-                    return exit_code
-                raise
+                # 404: already removed; 409: being removed by another call
+                if not (
+                    exc.status == 404
+                    or (exc.status == 409 and "already in progress" in exc.message)
+                ):
+                    raise
+            network_id = state.get("network")
+            if network_id:  # gone with the session's last kernel on this engine
+                await self._networks.remove(docker, str(network_id))
         return exit_code
 
     async def exec(
@@ -285,6 +337,18 @@ class DockerRuntime(Runtime):
         return KernelStats(
             cpu_seconds=cpu / 1e9, memory=max(int(memory.get("usage", 0)) - inactive, 0)
         )
+
+
+def _network_gone(exc: Exception) -> bool:
+    """Whether joining the session's network failed because it went away (the session's last
+    kernel on this engine removed it meanwhile; a created container does not hold it) or a
+    twin appeared (another agent's creation on an old engine): settle on it again."""
+    if not isinstance(exc, aiodocker.DockerError):
+        return False
+    message = exc.message.lower()
+    return "network" in message and (
+        exc.status == 404 or "not found" in message or "ambiguous" in message
+    )
 
 
 def _tags(summary: Mapping[str, Any]) -> list[str]:

@@ -26,7 +26,16 @@ class DockerRuntimeConfig(BaseModel):
         "kernel container (docker stop, dockerd shutdown); the agent passes its own.",
     )
     network: str | None = Field(
-        default=None, description="Docker network kernels join; default: the bridge."
+        default=None,
+        description="Docker network kernels join; default: the bridge. The kernels of a "
+        "cluster session join their session's network instead (and this one as well, if it "
+        'is a user-defined network); with "host" or "none" they get no session network.',
+    )
+    cluster_network_driver: str = Field(
+        default="bridge",
+        description="Driver of the per-session networks of cluster sessions. bridge joins "
+        "kernels on one Docker host only; kernels of a multi-node session on different hosts "
+        "need a multi-host driver such as overlay (the engines must form a swarm).",
     )
     pids_limit: int = Field(
         default=4096,
