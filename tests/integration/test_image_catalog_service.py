@@ -53,7 +53,13 @@ async def test_catalogue_over_live_agents(tmp_path: Path) -> None:
         fresh_database(DB_KIND, tmp_path, PG_ADMIN_URL) as url,
         run_cluster(tmp_path, agents=2, db_url=url, cpus=[0, 1], memory="4g") as cluster,
     ):
-        service = ImageService(cluster.manager.manager.db, RealClock())
+        registry = cluster.manager.manager.services.agents
+        # Resolution keeps the catalogue for a moment, keyed by the registry's generation.
+        service = ImageService(
+            cluster.manager.manager.db,
+            RealClock(),
+            agents_generation=lambda: registry.generation,
+        )
         ids = tuple(sorted(a.id for a in cluster.agents))
 
         listed = await service.list_images()

@@ -73,6 +73,9 @@ class AgentRegistry:
         self._dirty: set[str] = set()
         self._clients: dict[str, AgentClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Bumped whenever the set of live agents or what they offer may have changed
+        # (registration, a status change): what is derived from them can key on it.
+        self.generation = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class AgentRegistry:
         occupied = total.to_json()
         async with self._db.transaction() as session:
             await repo.register(session, info, occupied, self._clock.now())
+        self.generation += 1
         self._live[info.agent_id] = _Live(
             address=info.address,
             last_seen=self._clock.monotonic(),
@@ -220,6 +224,7 @@ class AgentRegistry:
     async def _set_status(self, agent_ids: list[str], status: AgentStatus) -> None:
         async with self._db.transaction() as session:
             await repo.set_status(session, agent_ids, status, self._clock.now())
+        self.generation += 1
         for agent_id in agent_ids:
             live = self._live.get(agent_id)
             if live is not None:

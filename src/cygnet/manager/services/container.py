@@ -59,7 +59,7 @@ def build_services(
         heartbeat_timeout=settings.agent_heartbeat_timeout,
     )
     agents = AgentRegistry(db, clock, events, registry_settings, network)
-    images = ImageService(db, clock)
+    images = ImageService(db, clock, agents_generation=lambda: agents.generation)
     lifecycle = LifecycleSettings(
         sweep_interval=settings.session_sweep_interval,
         start_timeout=settings.session_start_timeout,

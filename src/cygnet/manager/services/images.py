@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from cygnet.common.clock import Clock
 from cygnet.common.errors import ImageNotFound, InvalidAPIParameters
 from cygnet.common.images import split_name, with_tag
+from cygnet.common.memo import Memo
 from cygnet.common.resources import BinarySize, ResourceSlot, ResourceSlotError, is_bytes_slot
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import images as repo
@@ -221,15 +222,27 @@ def resolve_in(
     return next((e for e in found if e.architecture == host), found[0])
 
 
+CATALOGUE_TTL = 2.0
+
+
 class ImageService:
     """Read-only catalogue of the images on ALIVE agents."""
 
     def __init__(
-        self, db: Database, clock: Clock, aliases: Mapping[str, str] | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        aliases: Mapping[str, str] | None = None,
+        *,
+        agents_generation: Callable[[], int] = lambda: 0,
     ) -> None:
         self.db = db
+        self._generation = agents_generation
         self.clock = clock
         self.aliases: Mapping[str, str] = dict(DEFAULT_ALIASES if aliases is None else aliases)
+        # Session creation resolves an image on every request: the catalogue is read from
+        # the agents at most every CATALOGUE_TTL seconds (and again on a miss).
+        self._catalogue: Memo[tuple[str | None, int], list[ImageEntry]] = Memo(clock, CATALOGUE_TTL)
 
     async def list_images(
         self, *, resource_group: str | None = None, architecture: str | None = None
@@ -251,7 +264,19 @@ class ImageService:
         an alias (only when no image has that exact name). Without ``architecture``, the
         manager host's architecture is preferred. Unknown: ``ImageNotFound`` with close
         matches; present only for other architectures: ``ImageNotFound`` saying which."""
-        entries = await self.list_images(resource_group=resource_group)
+        key = (resource_group, self._generation())
+        entries, kept = await self._catalogue.get(
+            key, lambda: self.list_images(resource_group=resource_group)
+        )
+        try:
+            return resolve_in(entries, reference, architecture, self.aliases)
+        except ImageNotFound:
+            if not kept:
+                raise
+        self._catalogue.forget()  # an agent may have brought it since: look again
+        entries, _ = await self._catalogue.get(
+            key, lambda: self.list_images(resource_group=resource_group)
+        )
         return resolve_in(entries, reference, architecture, self.aliases)
 
     def check_resources(

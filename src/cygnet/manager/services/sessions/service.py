@@ -28,6 +28,7 @@ from cygnet.common.lifecycle import (
     SessionType,
     ended_before_start,
 )
+from cygnet.common.memo import Memo
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
 from cygnet.manager.agents.registry import AgentRegistry
@@ -36,7 +37,7 @@ from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.controller import SessionController
 from cygnet.manager.lifecycle.restart import restart as restart_session
 from cygnet.manager.services.common import require_superadmin
-from cygnet.manager.services.images import ImageService
+from cygnet.manager.services.images import ImageEntry, ImageService
 from cygnet.manager.services.sessions import creation
 from cygnet.manager.services.sessions.spec import CreatedSession, SessionSpec
 from cygnet.manager.store.db import Database
@@ -45,6 +46,7 @@ from cygnet.manager.store.repositories import sessions as repo
 from cygnet.manager.store.repositories.sessions import SessionChange
 
 RUNNING_LIKE = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
+SLOT_TYPES_TTL = 2.0  # the slot types agents offer, read again at most this often (or on a miss)
 ENDING = (SessionStatus.TERMINATING, *DEAD_SESSION_STATUSES)
 
 
@@ -79,6 +81,7 @@ class SessionService:
         self.agents = agents
         self.images = images
         self.controller = controller
+        self._slot_types: Memo[int, dict[str, str]] = Memo(clock, SLOT_TYPES_TTL)
         self.wait_settings = wait or WaitSettings()
 
     @property
@@ -157,12 +160,17 @@ class SessionService:
 
     # -- creation -------------------------------------------------------------------------
 
-    async def _slot_types(self, resource_group: str | None = None) -> dict[str, str]:
+    async def _load_slot_types(self) -> dict[str, str]:
         known: dict[str, str] = {}
         async with self.db.read() as tx:
-            for agent in await agents_repo.list_all(tx, resource_group=resource_group):
+            for agent in await agents_repo.list_all(tx):
                 known.update(agent.slot_types)
         return known
+
+    def _build(
+        self, target: creation.Target, image: ImageEntry, spec: SessionSpec, slot_types: Any
+    ) -> creation.Prepared:
+        return creation.build(target, image, spec, slot_types, self.images.check_resources)
 
     async def create(self, caller: e.Caller, spec: SessionSpec) -> CreatedSession:
         # Everything is read and checked first; the write transaction opens no other
@@ -172,8 +180,16 @@ class SessionService:
         image = await self.images.resolve(
             spec.image, spec.architecture, resource_group=target.resource_group
         )
-        slot_types = await self._slot_types()
-        prepared = creation.build(target, image, spec, slot_types, self.images.check_resources)
+        generation = self.agents.generation
+        slot_types, kept = await self._slot_types.get(generation, self._load_slot_types)
+        try:
+            prepared = self._build(target, image, spec, slot_types)
+        except InvalidAPIParameters:
+            if not kept:
+                raise
+            self._slot_types.forget()  # a slot an agent brought since? look again
+            slot_types, _ = await self._slot_types.get(generation, self._load_slot_types)
+            prepared = self._build(target, image, spec, slot_types)
         name = prepared.values["name"]
         async with self.db.transaction() as tx:
             existing = await repo.find_live_by_name(tx, target.owner.user_uuid, name)
