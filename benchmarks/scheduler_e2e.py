@@ -100,6 +100,8 @@ async def main(agents: int, sessions: int, db_kind: str, concurrency: int) -> di
                 await submitting
                 submitted_in = seconds
                 print(f"all {sessions} RUNNING after {seconds:.2f} s", flush=True)
+                for loop, run in sorted(svc.controller.ctx.scheduler.last_run.items()):
+                    print(f"  last {loop}: {run}", flush=True)
                 await svc.controller.stop()  # the kernels go without the manager's help
                 for agent in cluster.agents:
                     for kernel_id in list(agent.kernels):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -72,6 +72,21 @@ class Context:
                 return None
             result = await apply(change)
             events = list(change.events)
+        for event in events:
+            self.bus.publish(event)
+        return result
+
+    async def change_many(
+        self,
+        session_ids: Iterable[uuid.UUID],
+        apply: Callable[[list[SessionChange]], Awaitable[T]],
+    ) -> T:
+        """``change`` for several sessions in one transaction (those that exist, locked in id
+        order); ``apply`` gets them all. Events are published once it is committed."""
+        async with self.db.transaction() as tx:
+            changes = await repo.change_many(tx, session_ids)
+            result = await apply(changes)
+            events = [event for change in changes for event in change.events]
         for event in events:
             self.bus.publish(event)
         return result

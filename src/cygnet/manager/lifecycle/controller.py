@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from cygnet.common.events import AgentLost, AgentStarted, KernelFailed, KernelTerminated
@@ -18,11 +18,13 @@ from cygnet.common.tasks import cancel_and_wait
 from cygnet.manager.lifecycle import kernel_events, timeouts
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.schedule import schedule
-from cygnet.manager.lifecycle.start import STARTING, start
+from cygnet.manager.lifecycle.start import STARTING, start_many
 from cygnet.manager.lifecycle.terminate import terminate
 from cygnet.manager.store.repositories import sessions as repo
 
 log = get_logger(__name__)
+
+START_BATCH = 500  # sessions one start task takes on at most
 
 
 class SessionController:
@@ -83,8 +85,9 @@ class SessionController:
         async with self.ctx.db.read() as tx:
             starting = await repo.ids_in(tx, STARTING)
             ending = await repo.ids_in(tx, [SessionStatus.TERMINATING])
-        for session_id in starting:
-            self._spawn(session_id, start)
+        idle = [session_id for session_id in starting if session_id not in self._busy]
+        for first in range(0, len(idle), START_BATCH):
+            self._spawn_batch(idle[first : first + START_BATCH], start_many)
         for session_id in ending:
             self._spawn(session_id, terminate)
         now = self.ctx.clock.monotonic()
@@ -120,6 +123,42 @@ class SessionController:
         task = asyncio.create_task(self._handle(session_id, handler))
         self._work.add(task)
         task.add_done_callback(self._work.discard)
+
+    def _spawn_batch(
+        self,
+        session_ids: list[uuid.UUID],
+        handler: Callable[[Context, Sequence[uuid.UUID]], Awaitable[None]],
+    ) -> None:
+        """One task for several sessions (that no other handler holds)."""
+        if not session_ids:
+            return
+        self._busy.update(session_ids)
+        task = asyncio.create_task(self._handle_batch(session_ids, handler))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _handle_batch(
+        self,
+        session_ids: list[uuid.UUID],
+        handler: Callable[[Context, Sequence[uuid.UUID]], Awaitable[None]],
+    ) -> None:
+        started = time.perf_counter()
+        ok = True
+        try:
+            await handler(self.ctx, session_ids)
+        except Exception:
+            ok = False
+            log.exception("%s failed for %d session(s)", handler.__name__, len(session_ids))
+        finally:
+            self._busy.difference_update(session_ids)
+            self.ctx.scheduler.record(
+                handler.__name__.removesuffix("_many"),
+                self.ctx.clock.now(),
+                started,
+                ok=ok,
+                sessions=len(session_ids),
+            )
+        self.hint()
 
     async def _handle(
         self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cygnet.common import rpc
@@ -21,12 +23,14 @@ from cygnet.common.resources import BinarySize
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.kernel_events import kernel_ended
+from cygnet.manager.store.repositories import sessions as repo
 from cygnet.manager.store.repositories.sessions import SessionChange
 
 log = get_logger(__name__)
 
 STARTING = (SessionStatus.SCHEDULED, SessionStatus.PREPARING, SessionStatus.CREATING)
 DEFAULT_SHMEM = 64 * 1024 * 1024
+MAX_CONCURRENT_CREATES = 256  # kernel creations in flight at once, over all agents
 CLUSTER_NETWORK_PREFIX = "cygnet-session-"
 DEFAULT_MASTER_PORT = 12345  # Backend.AI's documented MASTER_PORT
 
@@ -134,23 +138,21 @@ def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
     )
 
 
-async def _prepare(ctx: Context, session_id: uuid.UUID) -> e.Session | None:
-    async def apply(change: SessionChange) -> e.Session | None:
-        if change.status not in STARTING:
-            return None
-        now = ctx.clock.now()
-        for status_k, status_s in (
-            (KernelStatus.PREPARING, SessionStatus.PREPARING),
-            (KernelStatus.CREATING, SessionStatus.CREATING),
-        ):
-            for kernel in change.kernels:
-                if kernel.status in (KernelStatus.SCHEDULED, KernelStatus.PREPARING):
-                    change.kernel_to(kernel.id, status_k, now)
-            if change.status != SessionStatus.CREATING:
-                change.to(status_s, now)
-        return await change.entity()
-
-    return await ctx.change(session_id, apply)
+def _prepare(change: SessionChange, now: datetime) -> bool:
+    """SCHEDULED/PREPARING -> CREATING for the session and its kernels; False if it is no
+    longer starting."""
+    if change.status not in STARTING:
+        return False
+    for status_k, status_s in (
+        (KernelStatus.PREPARING, SessionStatus.PREPARING),
+        (KernelStatus.CREATING, SessionStatus.CREATING),
+    ):
+        for kernel in change.kernels:
+            if kernel.status in (KernelStatus.SCHEDULED, KernelStatus.PREPARING):
+                change.kernel_to(kernel.id, status_k, now)
+        if change.status != SessionStatus.CREATING:
+            change.to(status_s, now)
+    return True
 
 
 async def _create(ctx: Context, session: e.Session, kernel: e.Kernel) -> rpc.KernelCreated:
@@ -173,68 +175,104 @@ async def _bootstrap(ctx: Context, session: e.Session) -> None:
         log.warning("session %s: bootstrap script exited with %s", session.id, result.exit_code)
 
 
+@dataclass(slots=True)
+class _Started:
+    """What creating one session's kernels gave."""
+
+    created: dict[uuid.UUID, rpc.KernelCreated] = field(default_factory=dict)
+    failures: list[tuple[e.Kernel, Exception]] = field(default_factory=list)
+
+
 async def start(ctx: Context, session_id: uuid.UUID) -> None:
-    session = await _prepare(ctx, session_id)
-    if session is None:
+    await start_many(ctx, [session_id])
+
+
+async def start_many(ctx: Context, session_ids: Sequence[uuid.UUID]) -> None:
+    """Start several sessions: one transaction moves them all to CREATING, their kernels are
+    created on their agents concurrently (at most ``MAX_CONCURRENT_CREATES`` at once), and one
+    transaction records every outcome."""
+
+    async def prepare(changes: list[SessionChange]) -> list[e.Session]:
+        now = ctx.clock.now()
+        starting = [c for c in changes if _prepare(c, now)]
+        return await repo.entities(starting)
+
+    sessions = await ctx.change_many(session_ids, prepare)
+    if not sessions:
         return
+    limit = asyncio.Semaphore(MAX_CONCURRENT_CREATES)
+    outcomes = await asyncio.gather(*(_start_one(ctx, s, limit) for s in sessions))
+    by_id = {s.id: o for s, o in zip(sessions, outcomes, strict=True)}
+
+    async def finish(changes: list[SessionChange]) -> None:
+        now = ctx.clock.now()
+        for change in changes:
+            _record(change, by_id[change.id], now)
+
+    await ctx.change_many(by_id, finish)
+
+
+async def _start_one(ctx: Context, session: e.Session, limit: asyncio.Semaphore) -> _Started:
     pending = [k for k in session.kernels if k.status == KernelStatus.CREATING]
-    results = await asyncio.gather(
-        *(_create(ctx, session, k) for k in pending), return_exceptions=True
-    )
-    created = {
-        k.id: r for k, r in zip(pending, results, strict=True) if isinstance(r, rpc.KernelCreated)
-    }
-    failures = [
-        (k, r) for k, r in zip(pending, results, strict=True) if isinstance(r, BaseException)
-    ]
-    for _, exc in failures:
-        if not isinstance(exc, Exception):
-            raise exc
-    if not failures and session.type != SessionType.BATCH and session.bootstrap_script:
+
+    async def create(kernel: e.Kernel) -> rpc.KernelCreated:
+        async with limit:
+            return await _create(ctx, session, kernel)
+
+    results = await asyncio.gather(*(create(k) for k in pending), return_exceptions=True)
+    outcome = _Started()
+    for kernel, result in zip(pending, results, strict=True):
+        if isinstance(result, rpc.KernelCreated):
+            outcome.created[kernel.id] = result
+        elif isinstance(result, Exception):
+            outcome.failures.append((kernel, result))
+        else:
+            raise result
+    if not outcome.failures and session.type != SessionType.BATCH and session.bootstrap_script:
         try:
             await _bootstrap(ctx, session)
         except CygnetError as exc:
             log.warning("session %s: bootstrap script failed: %s", session.id, exc)
-    if failures:
-        await _undo(ctx, session, created)
+    if outcome.failures:
+        await _undo(ctx, session, outcome.created)
+    return outcome
 
-    async def apply(change: SessionChange) -> None:
-        now = ctx.clock.now()
-        for kernel_id, reply in created.items():
-            change.set_kernel(
-                kernel_id, container_id=reply.container_id, occupied_slots=reply.occupied_slots
-            )
-        if change.status != SessionStatus.CREATING:
-            return  # destroyed meanwhile: terminate takes over
-        if failures:
-            kernel, exc = failures[0]
-            error = {
-                "src": "agent",
-                "name": type(exc).__name__,
-                "repr": str(exc),
-                "agent_id": kernel.agent_id,
-            }
-            for k in change.kernels:
-                if k.status not in (KernelStatus.CANCELLED, KernelStatus.TERMINATED):
-                    change.kernel_to(k.id, KernelStatus.CANCELLED, now, reason="failed-to-start")
-            change.to(
-                SessionStatus.CANCELLED,
-                now,
-                reason="failed-to-start",
-                status_data={"error": error},
-            )
-            return
-        for kernel_id in created:
-            change.kernel_to(kernel_id, KernelStatus.RUNNING, now)
-        if all(k.status == KernelStatus.RUNNING for k in change.kernels):
-            change.to(SessionStatus.RUNNING, now, values={"last_activity": now})
-            for kernel in change.kernels:
-                early = kernel.status_data.get("early_exit")
-                if early is not None:
-                    kernel_ended(change, kernel, early.get("exit_code"), early["reason"], now)
-                    break
 
-    await ctx.change(session_id, apply)
+def _record(change: SessionChange, outcome: _Started, now: datetime) -> None:
+    """Write what starting one session gave: RUNNING, or CANCELLED (``failed-to-start``)."""
+    for kernel_id, reply in outcome.created.items():
+        change.set_kernel(
+            kernel_id, container_id=reply.container_id, occupied_slots=reply.occupied_slots
+        )
+    if change.status != SessionStatus.CREATING:
+        return  # destroyed meanwhile: terminate takes over
+    if outcome.failures:
+        kernel, exc = outcome.failures[0]
+        error = {
+            "src": "agent",
+            "name": type(exc).__name__,
+            "repr": str(exc),
+            "agent_id": kernel.agent_id,
+        }
+        for k in change.kernels:
+            if k.status not in (KernelStatus.CANCELLED, KernelStatus.TERMINATED):
+                change.kernel_to(k.id, KernelStatus.CANCELLED, now, reason="failed-to-start")
+        change.to(
+            SessionStatus.CANCELLED,
+            now,
+            reason="failed-to-start",
+            status_data={"error": error},
+        )
+        return
+    for kernel_id in outcome.created:
+        change.kernel_to(kernel_id, KernelStatus.RUNNING, now)
+    if all(k.status == KernelStatus.RUNNING for k in change.kernels):
+        change.to(SessionStatus.RUNNING, now, values={"last_activity": now})
+        for kernel in change.kernels:
+            early = kernel.status_data.get("early_exit")
+            if early is not None:
+                kernel_ended(change, kernel, early.get("exit_code"), early["reason"], now)
+                break
 
 
 async def _undo(ctx: Context, session: e.Session, created: dict[uuid.UUID, Any]) -> None:

@@ -9,7 +9,16 @@ from rich.table import Table
 
 from cygnet.client.cli.context import CLIState, json_option, pass_state
 
-_DETAIL_KEYS = ("pending", "scheduled", "waiting", "cancelled", "expired", "departed", "session")
+_DETAIL_KEYS = (
+    "pending",
+    "scheduled",
+    "waiting",
+    "cancelled",
+    "expired",
+    "departed",
+    "session",
+    "sessions",
+)
 
 
 def _details(run: dict[str, Any]) -> str:

@@ -201,13 +201,21 @@ class SessionService:
                     + (" with another image." if spec.reuse else "."),
                     data={"existingSessionId": str(existing.id)},
                 )
-            pending, pending_slots = await repo.pending_of(tx, target.owner.access_key)
-            creation.check_pending_limits(
-                target.owner.keypair_policy,
-                pending,
-                pending_slots,
-                ResourceSlot.from_json(prepared.values["requested_slots"]),
-            )
+            policy = target.owner.keypair_policy
+            if policy and (
+                policy.max_pending_session_count or policy.max_pending_session_resource_slots
+            ):  # read what waits only where a limit needs it
+                key = target.owner.access_key
+                creation.check_pending_limits(
+                    policy,
+                    await repo.count_pending(tx, key),
+                    (
+                        await repo.pending_slots(tx, key)
+                        if policy.max_pending_session_resource_slots
+                        else ResourceSlot()
+                    ),
+                    ResourceSlot.from_json(prepared.values["requested_slots"]),
+                )
             session = await repo.insert(
                 tx,
                 prepared.values,

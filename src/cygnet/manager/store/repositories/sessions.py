@@ -537,6 +537,28 @@ class SessionChange:
         return (await _convert(self._session, [self._row]))[0]
 
 
+async def change_many(
+    session: AsyncSession, session_ids: Iterable[uuid.UUID]
+) -> list[SessionChange]:
+    """``change`` for several sessions in one query (locked in id order, so that two
+    transactions locking overlapping sets cannot deadlock); missing ones are left out."""
+    ids = sorted(set(session_ids))
+    if not ids:
+        return []
+    stmt = select(S).where(S.id.in_(ids)).order_by(S.id).with_for_update()
+    return [SessionChange(session, row) for row in (await session.execute(stmt)).scalars()]
+
+
+async def entities(changes: Sequence[SessionChange]) -> list[e.Session]:
+    """The sessions of ``changes`` (all of one transaction) as they stand in it: one flush
+    and one lookup of display names for all."""
+    if not changes:
+        return []
+    session = changes[0]._session
+    await session.flush()
+    return await _convert(session, [c._row for c in changes])
+
+
 async def change(session: AsyncSession, session_id: uuid.UUID) -> SessionChange | None:
     """The session, locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL;
     SQLite serialises writers anyway), ready to change; None if it does not exist."""
@@ -681,16 +703,23 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     return {str(status): int(n) for status, n in (await session.execute(stmt)).all()}
 
 
-async def pending_of(session: AsyncSession, access_key: str) -> tuple[int, ResourceSlot]:
-    """How many sessions of a keypair are PENDING, and what they request in all."""
+async def count_pending(session: AsyncSession, access_key: str) -> int:
+    """How many sessions of a keypair are PENDING."""
+    stmt = select(func.count()).where(
+        S.access_key == access_key, S.status == SessionStatus.PENDING.value
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def pending_slots(session: AsyncSession, access_key: str) -> ResourceSlot:
+    """What a keypair's PENDING sessions request in all."""
     stmt = select(S.requested_slots).where(
         S.access_key == access_key, S.status == SessionStatus.PENDING.value
     )
-    count, total = 0, ResourceSlot()
+    total = ResourceSlot()
     for slots in (await session.execute(stmt)).scalars():
-        count += 1
         total = total + ResourceSlot.from_json(slots or {})
-    return count, total
+    return total
 
 
 async def count_live_in_project(session: AsyncSession, project_id: uuid.UUID) -> int:
