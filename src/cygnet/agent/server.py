@@ -3,14 +3,12 @@ RPC endpoint (HTTP, or in-process next to the manager) -> registration and loops
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 from cygnet.agent.agent import Agent
 from cygnet.agent.config import AgentSettings
 from cygnet.agent.rpc import bind_inproc, serve_http_endpoint
 from cygnet.common.clock import Clock
 from cygnet.common.logging import get_logger
+from cygnet.common.tasks import until_signalled
 from cygnet.common.transport import InProcNetwork
 
 log = get_logger(__name__)
@@ -44,13 +42,7 @@ async def serve(settings: AgentSettings) -> None:
     """Run an agent until SIGINT/SIGTERM (``cygnet agent serve``)."""
     agent = await start_agent(settings)
     log.info("agent %s serving RPC at %s (runtime %s)", agent.id, agent.address, agent.runtime_name)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await agent.stop()

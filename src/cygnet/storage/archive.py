@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from cygnet.common.logging import get_logger
 from cygnet.storage.errors import FileNotFoundInFolder
-from cygnet.storage.paths import lstat_at, open_regular, parent_of, split_path
+from cygnet.storage.paths import lstat_at, open_dir, open_regular, parent_of, split_path
 
 log = get_logger(__name__)
 
@@ -80,23 +80,32 @@ def plan_entries(root_fd: int, paths: list[str]) -> list[Entry]:
                 if not stat.S_ISDIR(st.st_mode):
                     raise FileNotFoundInFolder(f"{path!r} is neither a file nor a directory")
                 add(Entry(rel + "/", rel, True, 0, st.st_mtime, st.st_mode))
-                dir_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=pfd)
+                # swapped for a symlink since the lstat: refused like any other symlink
+                dir_fd = open_dir(pfd, [name], path=path)
         try:
             for top, dirs, files, dfd in os.fwalk(".", dir_fd=dir_fd, follow_symlinks=False):
                 prefix = "/".join(p for p in [rel, top[2:] if top != "." else ""] if p)
                 for name in sorted(dirs):
-                    child = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                    if stat.S_ISDIR(child.st_mode):
+                    child = _lstat_or_none(dfd, name)
+                    if child is not None and stat.S_ISDIR(child.st_mode):
                         arc = f"{prefix}/{name}" if prefix else name
                         add(Entry(arc + "/", arc, True, 0, child.st_mtime, child.st_mode))
                 for name in sorted(files):
-                    child = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                    if stat.S_ISREG(child.st_mode):
+                    child = _lstat_or_none(dfd, name)
+                    if child is not None and stat.S_ISREG(child.st_mode):
                         arc = f"{prefix}/{name}" if prefix else name
                         add(Entry(arc, arc, False, child.st_size, child.st_mtime, child.st_mode))
         finally:
             os.close(dir_fd)
     return entries
+
+
+def _lstat_or_none(dir_fd: int, name: str) -> os.stat_result | None:
+    """A directory entry's own status; None if it vanished meanwhile (it is left out)."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
 
 
 class ZipPlan:

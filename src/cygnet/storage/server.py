@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
 from cygnet.common.logging import get_logger
+from cygnet.common.tasks import until_signalled
 from cygnet.common.transport import listening_socket
 from cygnet.storage.api.client import create_client_app
 from cygnet.storage.api.httpd import HTTPServer
@@ -180,13 +180,7 @@ async def serve(settings: StorageSettings) -> None:
         f"{proxy.service.client_url}, volumes {', '.join(proxy.volumes)}",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await proxy.stop()

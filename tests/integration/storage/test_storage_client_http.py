@@ -8,7 +8,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 
-from conftest import Storage
+from cygnet.testing.storage_harness import Storage
 
 TUS = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
 

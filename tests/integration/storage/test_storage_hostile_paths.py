@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from conftest import Storage
+from cygnet.testing.storage_harness import Storage
 
 MARKER = b"TOP-SECRET-" + uuid.uuid4().hex.encode()
 TUS = {

@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from conftest import Storage
+from cygnet.testing.storage_harness import Storage
 
 
 async def test_storage_manager_api_requires_the_secret(storage: Storage) -> None:

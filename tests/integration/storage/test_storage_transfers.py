@@ -11,8 +11,8 @@ import zipfile
 import aiohttp
 import httpx
 
-from conftest import Storage
 from cygnet.storage.tokens import TokenClaims
+from cygnet.testing.storage_harness import Storage
 
 TUS = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
 

@@ -119,10 +119,9 @@ class SessionController:
     ) -> None:
         if session_id in self._busy:
             return
-        self._busy.add(session_id)
-        task = asyncio.create_task(self._handle(session_id, handler))
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
+        self._run_handler(
+            [session_id], handler.__name__, lambda: handler(self.ctx, session_id), str(session_id)
+        )
 
     def _spawn_batch(
         self,
@@ -130,52 +129,38 @@ class SessionController:
         handler: Callable[[Context, Sequence[uuid.UUID]], Awaitable[None]],
     ) -> None:
         """One task for several sessions (that no other handler holds)."""
-        if not session_ids:
-            return
-        self._busy.update(session_ids)
-        task = asyncio.create_task(self._handle_batch(session_ids, handler))
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
+        if session_ids:
+            name = handler.__name__.removesuffix("_many")
+            self._run_handler(session_ids, name, lambda: handler(self.ctx, session_ids))
 
-    async def _handle_batch(
+    def _run_handler(
         self,
         session_ids: list[uuid.UUID],
-        handler: Callable[[Context, Sequence[uuid.UUID]], Awaitable[None]],
+        name: str,
+        work: Callable[[], Awaitable[None]],
+        session: str | None = None,
     ) -> None:
-        started = time.perf_counter()
-        ok = True
-        try:
-            await handler(self.ctx, session_ids)
-        except Exception:
-            ok = False
-            log.exception("%s failed for %d session(s)", handler.__name__, len(session_ids))
-        finally:
-            self._busy.difference_update(session_ids)
-            self.ctx.scheduler.record(
-                handler.__name__.removesuffix("_many"),
-                self.ctx.clock.now(),
-                started,
-                ok=ok,
-                sessions=len(session_ids),
-            )
-        self.hint()
+        """Hold ``session_ids`` while ``work`` runs in a task; then note the outcome and look
+        for the next stage without waiting for the sweep."""
+        self._busy.update(session_ids)
 
-    async def _handle(
-        self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]
-    ) -> None:
-        started = time.perf_counter()
-        ok = True
-        try:
-            await handler(self.ctx, session_id)
-        except Exception:
-            ok = False
-            log.exception("%s failed for session %s", handler.__name__, session_id)
-        finally:
-            self._busy.discard(session_id)
-            self.ctx.scheduler.record(
-                handler.__name__, self.ctx.clock.now(), started, ok=ok, session=str(session_id)
-            )
-        self.hint()  # the next stage, if any, without waiting for the sweep
+        async def run() -> None:
+            started = time.perf_counter()
+            ok = True
+            try:
+                await work()
+            except Exception:
+                ok = False
+                log.exception("%s failed for %s", name, session or f"{len(session_ids)} sessions")
+            finally:
+                self._busy.difference_update(session_ids)
+                outcome = {"session": session} if session else {"sessions": len(session_ids)}
+                self.ctx.scheduler.record(name, self.ctx.clock.now(), started, ok=ok, **outcome)
+            self.hint()
+
+        task = asyncio.create_task(run())
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
 
     async def _events(self, subscription: Any) -> None:
         with subscription:

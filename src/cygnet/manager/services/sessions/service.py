@@ -307,7 +307,8 @@ class SessionService:
         session_id: uuid.UUID,
         wake: Collection[SessionStatus],
         timeout: float,
-    ) -> None:
+    ) -> SessionStatus | None:
+        """The next status in ``wake`` the session reaches within ``timeout`` (None if none)."""
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -318,9 +319,9 @@ class SessionService:
                         and event.kernel_id is None
                         and event.status in wake
                     ):
-                        return
+                        return SessionStatus(event.status)
         except TimeoutError:
-            return
+            return None
 
     # -- destroy, restart, rename ---------------------------------------------------------
 
@@ -384,22 +385,14 @@ class SessionService:
         ``poll`` seconds, in case an event was lost); None if it has not ended in time."""
         deadline = self.clock.monotonic() + timeout
         while (remaining := deadline - self.clock.monotonic()) > 0:
-            try:
-                async with asyncio.timeout(min(self.wait_settings.poll, remaining)):
-                    while True:
-                        event = await sub.get()
-                        if (
-                            isinstance(event, e.SessionEvent)
-                            and event.session_id == session_id
-                            and event.kernel_id is None
-                            and event.status in DEAD_SESSION_STATUSES
-                        ):
-                            return SessionStatus(event.status)
-            except TimeoutError:
-                async with self.db.read() as tx:
-                    current = await repo.get(tx, session_id)
-                if current is None or current.status in DEAD_SESSION_STATUSES:
-                    return None if current is None else current.status
+            step = min(self.wait_settings.poll, remaining)
+            ended = await self._next_event(sub, session_id, DEAD_SESSION_STATUSES, step)
+            if ended is not None:
+                return ended
+            async with self.db.read() as tx:
+                current = await repo.get(tx, session_id)
+            if current is None or current.status in DEAD_SESSION_STATUSES:
+                return None if current is None else current.status
         return None
 
     async def restart(
