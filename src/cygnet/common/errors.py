@@ -265,6 +265,69 @@ class RPCAuthFailed(AuthFailed):
     error_code = "agent_rpc_unauthorized"
 
 
+class VFolderNotFound(ObjectNotFound):
+    slug = "vfolder-not-found"
+    title = "No such virtual folder."
+    error_code = "vfolder_read_not-found"
+
+
+class VFolderInvitationNotFound(ObjectNotFound):
+    title = "No such vfolder invitation."
+    error_code = "vfolder-invitation_read_not-found"
+
+
+class VFolderFileNotFound(ObjectNotFound):
+    title = "No such file or directory in the virtual folder."
+    error_code = "vfolder_file_not-found"
+
+
+class VFolderAlreadyExists(InvalidAPIParameters):
+    """A folder of that name exists for the owner, or an invitation is already pending."""
+
+    title = "The virtual folder already exists with the same name."
+    error_code = "vfolder_create_already-exists"
+
+
+class VFolderInvalidState(InvalidAPIParameters):
+    """The folder's status forbids the operation (in the trash, being cloned...)."""
+
+    title = "The virtual folder is not in a state that allows this operation."
+    error_code = "vfolder_generic_invalid-state"
+
+
+class VFolderConflict(InvalidAPIParameters):
+    """A file operation would overwrite an existing file or directory."""
+
+    title = "The target already exists in the virtual folder."
+    error_code = "vfolder_file_already-exists"
+
+
+class VFolderForbidden(Forbidden):
+    """The caller sees the folder, but their permission does not allow the operation."""
+
+    title = "Your permission on the virtual folder does not allow this operation."
+    error_code = "vfolder_generic_forbidden"
+
+
+class VFolderQuotaExceeded(QuotaExceeded):
+    title = "The virtual folder's quota would be exceeded."
+    error_code = "vfolder_file_quota-exceeded"
+
+
+class StorageProxyError(CygnetError):
+    """The storage proxy failed, refused the manager's secret, or did not answer."""
+
+    status = 503
+    slug = "vfolder-operation-failed"
+    title = "The storage proxy could not carry out the operation."
+    error_code = "storage-proxy_generic_unavailable"
+
+
+class BackgroundTaskNotFound(ObjectNotFound):
+    title = "No such background task."
+    error_code = "bgtask_read_not-found"
+
+
 ERRORS_BY_CODE: dict[str, type[CygnetError]] = {}
 
 

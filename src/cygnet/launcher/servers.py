@@ -20,6 +20,7 @@ from cygnet.common.logging import setup_logging
 from cygnet.common.resources import BinarySize, is_bytes_slot
 
 if TYPE_CHECKING:
+    from cygnet.launcher.local_storage import LocalStorage
     from cygnet.manager.config import ManagerSettings
 
 RUNTIMES = ("auto", "docker", "process", "simulated")
@@ -40,6 +41,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 async def _run_up(settings: ManagerSettings, runtime: str, agent_count: int) -> None:
+    from cygnet.launcher.local_storage import start_local_storage
+
+    storage = None
+    if not settings.storage_proxies:
+        try:
+            storage = await start_local_storage(settings.data_dir, settings.host)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"could not start the storage proxy: {exc}") from exc
+        settings = settings.model_validate({**settings.model_dump(), **storage.manager_settings()})
+    try:
+        await _run_manager_and_agents(settings, runtime, agent_count, storage)
+    finally:
+        if storage is not None:
+            await storage.stop()
+
+
+async def _run_manager_and_agents(
+    settings: ManagerSettings, runtime: str, agent_count: int, storage: LocalStorage | None
+) -> None:
     from cygnet.common.transport import InProcNetwork
     from cygnet.launcher.local import local_agent_settings, start_local_agents
     from cygnet.manager.server import create_manager, uvicorn_server
@@ -76,6 +96,11 @@ async def _run_up(settings: ManagerSettings, runtime: str, agent_count: int) -> 
         f"[bold]Database[/]     {settings.database_description()}",
         f"[bold]Credentials[/]  {creds}",
     ]
+    if storage is not None:
+        lines.append(
+            f"[bold]Storage[/]      {storage.host} at {storage.volume_path} (uploads via "
+            f"{storage.proxy.client_url})"
+        )
     for agent in agents:
         assert agent.allocator is not None
         capacity = ", ".join(

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import make_url
 
 from cygnet.common.config import CygnetSettings, default_data_dir
 
-__all__ = ["ManagerSettings", "default_data_dir"]
+__all__ = ["ManagerSettings", "StorageProxySettings", "default_data_dir"]
+
+
+class StorageProxySettings(BaseModel):
+    """One storage proxy the manager uses (``[storage_proxies.<name>]``); its volumes are
+    the vfolder hosts ``<name>:<volume>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manager_url: str = Field(description="URL of the proxy's manager-facing API")
+    secret: str | None = Field(default=None, description="the proxy's shared secret")
+    secret_file: Path | None = Field(default=None, description="file holding the secret")
+    volumes: list[str] | None = Field(
+        default=None, description="volumes served; discovered with GET /volumes when unset"
+    )
+    timeout: float = Field(default=30.0, gt=0, description="seconds per request to the proxy")
+
+    def shared_secret(self) -> str:
+        if self.secret:
+            return self.secret
+        if self.secret_file is not None:
+            return self.secret_file.read_text().strip()
+        raise ValueError("a storage proxy needs secret or secret_file")
 
 
 class ManagerSettings(CygnetSettings):
@@ -57,6 +79,14 @@ class ManagerSettings(CygnetSettings):
         default=120.0,
         gt=0,
         description="a kernel whose agent is gone is recorded terminated after this long",
+    )
+
+    storage_proxies: dict[str, StorageProxySettings] = Field(
+        default_factory=dict,
+        description="storage proxies by name; vfolder hosts are <name>:<volume>",
+    )
+    default_vfolder_host: str | None = Field(
+        default=None, description="host of new folders when none is given (else the first)"
     )
 
     def database_url(self) -> str:

@@ -350,3 +350,145 @@ class SessionEvent:
     @property
     def scope(self) -> str:
         return "session" if self.kernel_id is None else "kernel"
+
+
+class VFolderStatus(StrEnum):
+    READY = "ready"
+    PERFORMING = "performing"
+    CLONING = "cloning"
+    MOUNTED = "mounted"
+    ERROR = "error"
+    DELETE_PENDING = "delete-pending"  # in the trash
+    DELETE_ONGOING = "delete-ongoing"
+    DELETE_COMPLETE = "delete-complete"
+    DELETE_ERROR = "delete-error"
+
+
+class VFolderPermission(StrEnum):
+    """Mount permissions, weakest first: read-only, read-write, read-write-delete."""
+
+    READ_ONLY = "ro"
+    READ_WRITE = "rw"
+    RW_DELETE = "wd"
+
+    @property
+    def level(self) -> int:
+        return ("ro", "rw", "wd").index(self.value)
+
+
+class VFolderOwnership(StrEnum):
+    USER = "user"
+    GROUP = "group"  # a project's folder (Backend.AI calls projects groups)
+
+
+class VFolderUsageMode(StrEnum):
+    GENERAL = "general"
+    MODEL = "model"
+    DATA = "data"
+
+
+class InvitationState(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True, slots=True)
+class VFolder:
+    id: uuid.UUID
+    name: str
+    host: str  # "<proxy>:<volume>"
+    quota_scope_id: str  # "user:<uuid>" or "project:<uuid>"
+    usage_mode: VFolderUsageMode
+    permission: VFolderPermission  # the owner's (or the project members') permission
+    ownership_type: VFolderOwnership
+    user: uuid.UUID | None
+    group: uuid.UUID | None
+    domain_name: str
+    creator: str  # email
+    cloneable: bool
+    status: VFolderStatus
+    created_at: datetime
+    status_changed: datetime
+    last_used: datetime | None
+    max_size: int | None  # quota in bytes; None = unlimited
+    max_files: int = 0
+    user_email: str | None = None
+    group_name: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status in (VFolderStatus.READY, VFolderStatus.MOUNTED)
+
+    @property
+    def in_trash(self) -> bool:
+        return self.status is VFolderStatus.DELETE_PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class VFolderAccess:
+    """A folder as one caller sees it: their effective permission and whether they own it."""
+
+    folder: VFolder
+    permission: VFolderPermission
+    is_owner: bool
+    can_manage: bool  # rename, delete, update options, invite/share
+
+    def allows(self, need: VFolderPermission) -> bool:
+        """Owners and managers may do anything; others up to their permission's level."""
+        return self.is_owner or self.can_manage or self.permission.level >= need.level
+
+
+@dataclass(frozen=True, slots=True)
+class VFolderInvitation:
+    id: uuid.UUID
+    vfolder_id: uuid.UUID
+    vfolder_name: str
+    permission: VFolderPermission
+    inviter: str  # email
+    invitee: str  # email
+    state: InvitationState
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VFolderShare:
+    """A user's permission on a folder that is not theirs (accepted invitation, project share)."""
+
+    vfolder_id: uuid.UUID
+    user_uuid: uuid.UUID
+    user_email: str
+    permission: VFolderPermission
+
+
+@dataclass(frozen=True, slots=True)
+class StorageVolume:
+    """One volume of a storage proxy, as ``GET /volumes`` reports it."""
+
+    host: str  # "<proxy>:<volume>"
+    proxy: str
+    name: str
+    backend: str
+    path: str
+    capabilities: list[str]
+    capacity_bytes: int | None
+    used_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundTaskEvent:
+    """Progress of a background task (``/events/background-task``): ``bgtask_updated``,
+    ``bgtask_done``, ``bgtask_failed`` or ``bgtask_cancelled``."""
+
+    task_id: uuid.UUID
+    name: str
+    message: str | None
+    current_progress: float = 0
+    total_progress: float = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> bool:
+        return self.name != "bgtask_updated"

@@ -83,9 +83,11 @@ class Manager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
+        await self.services.bgtasks.stop()
         await self.services.sessions.controller.stop()
         await self.services.agents.stop()
         await self.services.auth.flush_usage()
+        await self.services.storage.aclose()
         await self.db.close()
 
 

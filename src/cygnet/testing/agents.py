@@ -36,13 +36,16 @@ async def run_cluster(
     db_url: str | None = None,
     clock: Clock | None = None,
     manager_settings: dict[str, Any] | None = None,
+    storage: bool = False,
     **agent_settings: Any,
 ) -> AsyncIterator[LocalCluster]:
-    """A manager and ``agents`` in-process agents (registered before this yields)."""
+    """A manager and ``agents`` in-process agents (registered before this yields); with
+    ``storage``, a storage proxy too (see ``run_manager``)."""
     network = InProcNetwork()
     async with run_manager(
         network=network,
         clock=clock,
+        storage=storage,
         data_dir=data_dir,
         db_url=db_url,
         **(manager_settings or {}),

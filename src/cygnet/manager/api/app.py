@@ -13,12 +13,14 @@ from cygnet.manager.api.middleware import RateLimitHeaders
 from cygnet.manager.api.rest import (
     admin,
     agent_rpc,
+    bgtasks,
     manager,
     resource_groups,
     root,
     scheduler,
     session_streams,
     sessions,
+    vfolders,
 )
 from cygnet.manager.api.rest import auth as auth_routes
 from cygnet.manager.services.container import Services
@@ -62,6 +64,8 @@ def create_app(
         sessions.router,
         session_streams.router,
         scheduler.router,
+        vfolders.router,
+        bgtasks.router,
     ):
         app.include_router(router)
     return app

@@ -13,6 +13,7 @@ from cygnet.manager.lifecycle.context import Context, LifecycleSettings
 from cygnet.manager.lifecycle.controller import SessionController
 from cygnet.manager.services.agents import AgentService
 from cygnet.manager.services.auth import AuthService
+from cygnet.manager.services.bgtasks import BackgroundTasks
 from cygnet.manager.services.domains import DomainService
 from cygnet.manager.services.images import ImageService
 from cygnet.manager.services.keypairs import KeyPairService
@@ -22,6 +23,12 @@ from cygnet.manager.services.resource_groups import ResourceGroupService
 from cygnet.manager.services.sessions import SessionService
 from cygnet.manager.services.system import SystemService
 from cygnet.manager.services.users import UserService
+from cygnet.manager.services.vfolders import (
+    VFolderFileService,
+    VFolderService,
+    VFolderSharingService,
+)
+from cygnet.manager.storage import StorageProxies
 from cygnet.manager.store.db import Database
 
 
@@ -41,6 +48,11 @@ class Services:
     agents: AgentRegistry
     images: ImageService
     sessions: SessionService
+    storage: StorageProxies
+    bgtasks: BackgroundTasks
+    vfolders: VFolderService
+    vfolder_files: VFolderFileService
+    vfolder_sharing: VFolderSharingService
 
 
 def build_services(
@@ -67,6 +79,8 @@ def build_services(
         agent_return_timeout=settings.agent_return_timeout,
     )
     controller = SessionController(Context(db, clock, agents, events, lifecycle))
+    storage = StorageProxies(settings.storage_proxies, settings.default_vfolder_host)
+    bgtasks = BackgroundTasks(events)
     return Services(
         settings=settings,
         events=events,
@@ -82,4 +96,9 @@ def build_services(
         users=UserService(db, clock, auth),
         keypairs=KeyPairService(db, clock, auth),
         agent_admin=AgentService(db, clock),
+        storage=storage,
+        bgtasks=bgtasks,
+        vfolders=VFolderService(db, clock, storage, bgtasks),
+        vfolder_files=VFolderFileService(db, clock, storage),
+        vfolder_sharing=VFolderSharingService(db, clock),
     )

@@ -16,6 +16,7 @@ from cygnet.manager.api.graphql.resource_groups import ResourceGroupMutation, Re
 from cygnet.manager.api.graphql.scalars import SCALAR_MAP
 from cygnet.manager.api.graphql.sessions import SESSION_SCALARS, SessionMutation, SessionQuery
 from cygnet.manager.api.graphql.users import UserMutation, UserQuery
+from cygnet.manager.api.graphql.vfolders import VFolderQuery
 
 Query = merge_types(
     "Query",
@@ -28,6 +29,7 @@ Query = merge_types(
         KeyPairQuery,
         AgentQuery,
         SessionQuery,
+        VFolderQuery,
     ),
 )
 Mutation = merge_types(

@@ -27,6 +27,11 @@ from cygnet.manager.store.models.sessions import (
     StatusChangeRow,
 )
 from cygnet.manager.store.models.system import SystemConfigRow
+from cygnet.manager.store.models.vfolders import (
+    VFolderInvitationRow,
+    VFolderPermissionRow,
+    VFolderRow,
+)
 
 __all__ = [
     "AgentRow",
@@ -48,4 +53,7 @@ __all__ = [
     "SystemConfigRow",
     "UserResourcePolicyRow",
     "UserRow",
+    "VFolderInvitationRow",
+    "VFolderPermissionRow",
+    "VFolderRow",
 ]
