@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -32,6 +32,7 @@ from pathlib import Path
 from cygnet.common import rpc
 from cygnet.manager.agents.client import AgentClient
 from cygnet.testing.agents import run_cluster
+from cygnet.testing.docker import docker_run_seconds, side_by_side
 
 COMMAND = "echo ok"
 
@@ -57,45 +58,21 @@ async def agent_round(client: AgentClient, image: str) -> float:
     return elapsed
 
 
-def docker_round(docker: str, image: str) -> float:
-    started = time.perf_counter()
-    out = subprocess.run(
-        [docker, "run", "--rm", image, "/bin/sh", "-c", COMMAND],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    elapsed = time.perf_counter() - started
-    if out != "ok\n":
-        raise SystemExit(f"unexpected output from docker run: {out!r}")
-    return elapsed
-
-
 async def main(rounds: int, image: str) -> dict[str, object]:
-    docker = shutil.which("docker")
-    if docker is None:
-        raise SystemExit("the docker CLI is not installed")
     data_dir = Path(tempfile.mkdtemp(prefix="cygnet-bench-"))
-    agent_times: list[float] = []
-    docker_times: list[float] = []
+    docker_run = functools.partial(docker_run_seconds, image, ["/bin/sh", "-c", COMMAND], "ok\n")
     try:
         async with run_cluster(data_dir, runtime="docker", memory="2g") as cluster:
             registry = cluster.manager.manager.services.agents
             client = await registry.client(cluster.agent.id)
             await agent_round(client, image)  # warm-up: image layers, runner, caches
-            await asyncio.to_thread(docker_round, docker, image)
-            for i in range(rounds):
-                if i % 2 == 0:
-                    agent_times.append(await agent_round(client, image))
-                    docker_times.append(await asyncio.to_thread(docker_round, docker, image))
-                else:
-                    docker_times.append(await asyncio.to_thread(docker_round, docker, image))
-                    agent_times.append(await agent_round(client, image))
-                print(
-                    f"round {i + 1:2d}: agent {agent_times[-1]:.3f} s, "
-                    f"docker run {docker_times[-1]:.3f} s",
-                    flush=True,
-                )
+            await asyncio.to_thread(docker_run)
+            agent_times, docker_times = await side_by_side(
+                rounds,
+                lambda _round: agent_round(client, image),
+                docker_run,
+                ("agent", "docker run"),
+            )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     agent_median = statistics.median(agent_times)

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from cygnet.testing.agents import run_cluster
+from cygnet.testing.docker import docker_run_seconds, side_by_side
 from cygnet.testing.signing import SignedClient
 
 CODE = "print(6*7)"
@@ -66,44 +67,20 @@ async def cygnet_round(client: SignedClient, image: str, index: int) -> float:
     return ended - started
 
 
-def docker_round(docker: str, image: str) -> float:
-    started = time.perf_counter()
-    out = subprocess.run(
-        [docker, "run", "--rm", image, "python3", "-c", CODE],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    elapsed = time.perf_counter() - started
-    if out != "42\n":
-        raise SystemExit(f"unexpected output from docker run: {out!r}")
-    return elapsed
-
-
 async def main(rounds: int, image: str) -> dict[str, object]:
-    docker = shutil.which("docker")
-    if docker is None:
-        raise SystemExit("the docker CLI is not installed")
     data_dir = Path(tempfile.mkdtemp(prefix="cygnet-bench-"))
-    cygnet_times: list[float] = []
-    docker_times: list[float] = []
+    docker_run = functools.partial(docker_run_seconds, image, ["python3", "-c", CODE], "42\n")
     try:
         async with run_cluster(data_dir, runtime="docker", memory="4g") as cluster:
             client = cluster.manager.client()
             await cygnet_round(client, image, 0)  # warm-up: image layers, runner, caches
-            await asyncio.to_thread(docker_round, docker, image)
-            for i in range(1, rounds + 1):
-                if i % 2:
-                    cygnet_times.append(await cygnet_round(client, image, i))
-                    docker_times.append(await asyncio.to_thread(docker_round, docker, image))
-                else:
-                    docker_times.append(await asyncio.to_thread(docker_round, docker, image))
-                    cygnet_times.append(await cygnet_round(client, image, i))
-                print(
-                    f"round {i:2d}: cygnet {cygnet_times[-1]:.3f} s, "
-                    f"docker run {docker_times[-1]:.3f} s",
-                    flush=True,
-                )
+            await asyncio.to_thread(docker_run)
+            cygnet_times, docker_times = await side_by_side(
+                rounds,
+                functools.partial(cygnet_round, client, image),
+                docker_run,
+                ("cygnet", "docker run"),
+            )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print(

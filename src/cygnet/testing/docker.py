@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,3 +150,43 @@ async def remove_containers(ids: Sequence[str], *, url: str | None = None) -> No
         for container_id in ids:
             with contextlib.suppress(aiodocker.DockerError):
                 await docker.containers.container(container_id).delete(force=True, v=True)
+
+
+def docker_run_seconds(image: str, argv: Sequence[str], expected: str) -> float:
+    """Seconds ``docker run --rm IMAGE ARGV...`` (the Docker CLI) takes; its output must be
+    ``expected`` (the baseline the benchmarks compare with)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        raise SystemExit("the docker CLI is not installed")
+    started = time.perf_counter()
+    out = subprocess.run(
+        [docker, "run", "--rm", image, *argv], check=True, capture_output=True, text=True
+    ).stdout
+    elapsed = time.perf_counter() - started
+    if out != expected:
+        raise SystemExit(f"unexpected output from docker run: {out!r}")
+    return elapsed
+
+
+async def side_by_side(
+    rounds: int,
+    ours: Callable[[int], Awaitable[float]],
+    theirs: Callable[[], float],
+    names: tuple[str, str],
+) -> tuple[list[float], list[float]]:
+    """Time ``ours(round)`` and ``theirs()`` (run in a thread) alternately, ``rounds`` times;
+    which goes first swaps every round, and each round is printed."""
+    mine: list[float] = []
+    other: list[float] = []
+    for i in range(1, rounds + 1):
+        if i % 2:
+            mine.append(await ours(i))
+            other.append(await asyncio.to_thread(theirs))
+        else:
+            other.append(await asyncio.to_thread(theirs))
+            mine.append(await ours(i))
+        print(
+            f"round {i:2d}: {names[0]} {mine[-1]:.3f} s, {names[1]} {other[-1]:.3f} s",
+            flush=True,
+        )
+    return mine, other
