@@ -368,6 +368,7 @@ class _Cycle:
         found: list[int] = []
         if n == 0:
             return found
+        start %= n  # a search before this one may have dropped agents from ``items``
         front = cands is not None and start == 0
         i = cands.head if front and cands is not None else start
         leading = front

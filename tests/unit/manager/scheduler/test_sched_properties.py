@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cygnet.common.lifecycle import ClusterMode
@@ -97,8 +97,85 @@ def build(setup: dict[str, Any]) -> Snapshot:
     return b.build()
 
 
+# Found by hypothesis: a multi-node session's second kernel searched the candidates from a
+# position past their end once a first search had dropped infeasible agents (IndexError).
+DROPPED_THEN_SEARCHED: dict[str, Any] = {
+    "agents": [
+        {
+            "cpu": 1,
+            "used_cpu": 0,
+            "mem_g": 1,
+            "arch": "x86_64",
+            "devices": [],
+            "schedulable": False,
+        },
+        {"cpu": 1, "used_cpu": 0, "mem_g": 1, "arch": "x86_64", "devices": [], "schedulable": True},
+        {"cpu": 1, "used_cpu": 0, "mem_g": 1, "arch": "x86_64", "devices": [], "schedulable": True},
+        {"cpu": 1, "used_cpu": 0, "mem_g": 1, "arch": "x86_64", "devices": [], "schedulable": True},
+        {"cpu": 1, "used_cpu": 0, "mem_g": 1, "arch": "x86_64", "devices": [], "schedulable": True},
+        {
+            "cpu": 1,
+            "used_cpu": 0,
+            "mem_g": 1,
+            "arch": "x86_64",
+            "devices": ["0.25"],
+            "schedulable": True,
+        },
+    ],
+    "sessions": [
+        {
+            "cpu": "0.5",
+            "mem_g": 0,
+            "shares": "0",
+            "size": 1,
+            "mode": ClusterMode.SINGLE_NODE,
+            "arch": "x86_64",
+            "key": 0,
+            "expired": True,
+        },
+        {
+            "cpu": "0.5",
+            "mem_g": 0,
+            "shares": "0",
+            "size": 1,
+            "mode": ClusterMode.SINGLE_NODE,
+            "arch": "x86_64",
+            "key": 0,
+            "expired": True,
+        },
+        {
+            "cpu": "0.5",
+            "mem_g": 0,
+            "shares": "0",
+            "size": 1,
+            "mode": ClusterMode.SINGLE_NODE,
+            "arch": "x86_64",
+            "key": 0,
+            "expired": True,
+        },
+        {
+            "cpu": "0.5",
+            "mem_g": 0,
+            "shares": "0.25",
+            "size": 2,
+            "mode": ClusterMode.MULTI_NODE,
+            "arch": "x86_64",
+            "key": 0,
+            "expired": False,
+        },
+    ],
+    "max_sessions": [0, 0, 0],
+    "cpu_limit": [None, None, None],
+    "policy": "fifo",
+    "strategy": "dispersed",
+    "strict": False,
+    "sample_size": None,
+}
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(setup_st)
+@example(DROPPED_THEN_SEARCHED)
 def test_cycles_never_overcommit_and_place_whole_sessions(setup: dict[str, Any]) -> None:
     snapshot = build(setup)
     opts: dict[str, Any] = {
