@@ -22,7 +22,6 @@ from cygnet.client.sdk import APIConfig, AsyncAPISession, NotFound
 from cygnet.client.sdk.compute import (
     ComputeSessions,
     RESTExecution,
-    SSEParser,
     UnsafeArchive,
     extract_tar,
     parse_sse,
@@ -30,6 +29,7 @@ from cygnet.client.sdk.compute import (
     upload_name,
 )
 from cygnet.client.sdk.models import ComputeSession, ExecutionResult, Page
+from cygnet.client.sdk.sse import SSEParser
 
 # --- option parsing ------------------------------------------------------------------------------
 

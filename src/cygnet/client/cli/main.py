@@ -15,6 +15,7 @@ from cygnet.client.cli.context import CLIState
 from cygnet.client.cli.run import run
 from cygnet.client.cli.sessions import session
 from cygnet.client.cli.version import version
+from cygnet.client.cli.vfolders import vfolder
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -79,6 +80,7 @@ cli.add_command(logout)
 cli.add_command(admin)
 cli.add_command(session)
 cli.add_command(run)
+cli.add_command(vfolder)
 
 
 def main() -> None:

@@ -295,3 +295,86 @@ class FileListing(_Model):
     path: str | None = Field(default=None, alias="abspath")
     files: list[SessionFile] = Field(default_factory=list)
     errors: str | None = None
+
+
+# --- vfolders (``/folders``) -------------------------------------------------------------------
+
+
+class VFolder(_Model):
+    """A folder as ``POST /folders`` and ``GET /folders`` answer it (``id``: 32 hex digits)."""
+
+    id: str
+    name: str
+    host: str | None = None
+    usage_mode: str | None = None
+    permission: str | None = None
+    status: str | None = None
+    ownership_type: str | None = None
+    user: str | None = None
+    group: str | None = None
+    user_email: str | None = None
+    group_name: str | None = None
+    creator: str | None = None
+    cloneable: bool | None = None
+    is_owner: bool | None = None
+    max_size: int | None = None
+    quota_scope_id: str | None = None
+    created_at: datetime | None = None
+    last_used: datetime | None = None
+
+
+class VFolderInfo(VFolder):
+    """``GET /folders/{vf}``: the folder, its file count and usage, the caller's permission."""
+
+    num_files: int | None = Field(default=None, alias="numFiles")
+    used_bytes: int | None = None
+
+
+class VFolderClone(VFolder):
+    """``POST /folders/{vf}/clone``: the new folder (``cloning``) and its background task."""
+
+    bgtask_id: str
+
+
+class VFolderFile(_Model):
+    """An entry of ``GET /folders/{vf}/files``: ``type`` is FILE, DIRECTORY or SYMLINK."""
+
+    name: str
+    type: str
+    size: int = 0
+    mode: int | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "DIRECTORY"
+
+
+class VFolderInvitation(_Model):
+    """An invitation to a user folder (``GET /folders/invitations/list``)."""
+
+    id: str
+    vfolder_id: str
+    vfolder_name: str | None = None
+    inviter: str | None = None
+    invitee: str | None = None
+    perm: str | None = None
+    state: str | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+
+
+class VFolderHosts(_Model):
+    """``GET /folders/_/hosts``: the default host, the allowed ones and their volumes."""
+
+    default: str | None = None
+    allowed: list[str] = Field(default_factory=list)
+    volume_info: dict[str, Any] = Field(default_factory=dict)
+
+
+class MkdirResults(_Model):
+    """``POST /folders/{vf}/mkdir``: ``success``/``failed`` lists of ``{item, msg}``."""
+
+    success: list[dict[str, Any]] = Field(default_factory=list)
+    failed: list[dict[str, Any]] = Field(default_factory=list)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -30,6 +31,7 @@ from cygnet.client.sdk.errors import (
     graphql_error,
 )
 from cygnet.client.sdk.models import Announcement, Credentials, ServerVersion
+from cygnet.client.sdk.vfolders import VFolders
 from cygnet.common.auth import make_auth_headers
 from cygnet.common.versions import parse_version
 
@@ -142,6 +144,7 @@ class AsyncAPISession:
         self._api_version: str | None = None
         self._version_lock = asyncio.Lock()
         self.admin = AdminAPI(self)
+        self.vfolders = VFolders(self)
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -238,6 +241,64 @@ class AsyncAPISession:
             content_type=content_type,
         )
         return parse_response(await self._send(request))
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The underlying HTTP client (for unsigned requests, e.g. to a storage proxy)."""
+        return self._http
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> AsyncIterator[httpx.Response]:
+        """A signed request whose answer is read by the caller (SSE, bodies with extra keys).
+
+        With ``check``, a non-2xx answer raises ``APIError`` as ``request`` does; without, it
+        is handed over as it is. The response is closed when the block ends.
+        """
+        if not self.config.has_credentials:
+            raise ConfigError(
+                f"No access key and secret key are configured for {self.config.endpoint}. "
+                f"{setup_hint()}"
+            )
+        body, content_type = encode_body(json) if json is not None else (b"", BINARY_TYPE)
+        request = self._http.build_request(
+            method.upper(), self.url(path), params=params, content=body, headers=headers
+        )
+        if json is None:
+            request.headers.pop("Content-Type", None)
+        else:
+            request.headers["Content-Type"] = content_type
+        request.headers["X-BackendAI-Domain"] = self.config.domain
+        sign_request(
+            request,
+            access_key=self.config.access_key,
+            secret_key=self.config.secret_key,
+            version=await self.api_version(),
+            content_type=content_type,
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                f"Cannot connect to the Cygnet manager at {self.config.endpoint} "
+                f"({exc or type(exc).__name__}). Is it running?",
+                self.config.endpoint,
+            ) from exc
+        try:
+            if check and not response.is_success:
+                await response.aread()
+                parse_response(response)
+            yield response
+        finally:
+            await response.aclose()
 
     async def gql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run an admin GraphQL operation; its ``data``, or ``GraphQLError``."""
@@ -377,6 +438,7 @@ class APISession:
         self.aio: AsyncAPISession = self._runner.run(make())
         self.config = config
         self.admin: Any = _Blocking(self.aio.admin, self._runner)
+        self.vfolders: Any = _Blocking(self.aio.vfolders, self._runner)
 
     def __enter__(self) -> Self:
         return self
