@@ -310,6 +310,7 @@ class Session:
     starts_at: datetime | None = None
     designated_agents: list[str] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
+    vfolder_mounts: list[VFolderMount] = field(default_factory=list)
 
     def starts_at_pending(self, now: datetime) -> bool:
         return self.starts_at is not None and self.starts_at > now
@@ -385,6 +386,46 @@ class VFolderUsageMode(StrEnum):
     GENERAL = "general"
     MODEL = "model"
     DATA = "data"
+
+
+@dataclass(frozen=True, slots=True)
+class VFolderMount:
+    """A vfolder mounted into a session's kernels (Backend.AI's VFolderMount)."""
+
+    name: str
+    vfid: uuid.UUID
+    host: str  # the folder's vfolder host, "<proxy>:<volume>"
+    host_path: str  # the folder's directory as the agents see it
+    kernel_path: str  # where it appears inside the kernels
+    permission: VFolderPermission
+    usage_mode: VFolderUsageMode
+
+    @property
+    def read_only(self) -> bool:
+        return self.permission is VFolderPermission.READ_ONLY
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "vfid": str(self.vfid),
+            "host": self.host,
+            "host_path": self.host_path,
+            "kernel_path": self.kernel_path,
+            "mount_perm": self.permission.value,
+            "usage_mode": self.usage_mode.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VFolderMount:
+        return cls(
+            name=data["name"],
+            vfid=uuid.UUID(data["vfid"]),
+            host=data["host"],
+            host_path=data["host_path"],
+            kernel_path=data["kernel_path"],
+            permission=VFolderPermission(data["mount_perm"]),
+            usage_mode=VFolderUsageMode(data["usage_mode"]),
+        )
 
 
 class InvitationState(StrEnum):

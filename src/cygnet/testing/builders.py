@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from cygnet.common.clock import RealClock
 from cygnet.common.ids import new_access_key, new_secret_key
 from cygnet.manager.services.passwords import hash_password
@@ -31,8 +33,10 @@ async def add_user(
     password: str = "test-password-1",
     allowed_client_ip: list[str] | None = None,
     rate_limit: int = 30_000,
+    project: str | None = None,
 ) -> SeededUser:
-    """A user with one active keypair, written directly to the store."""
+    """A user with one active keypair, written directly to the store; with ``project``, a
+    member of the domain's project of that name."""
     now = RealClock().now()
     user_id = uuid.uuid4()
     email = email or f"user-{user_id.hex[:8]}@example.com"
@@ -71,5 +75,13 @@ async def add_user(
                 resource_policy="default",
             )
         )
+        if project is not None:
+            found = await session.scalar(
+                select(m.ProjectRow.id).where(
+                    m.ProjectRow.name == project, m.ProjectRow.domain_name == domain
+                )
+            )
+            assert found is not None, f"no project {project!r} in domain {domain!r}"
+            session.add(m.ProjectMemberRow(group_id=found, user_id=user_id))
     local.manager.services.auth.invalidate()
     return SeededUser(user_id, email, password, access_key, secret_key)

@@ -123,6 +123,10 @@ def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
         image=kernel.image,
         resources=kernel.requested_slots,
         environ=environ,
+        mounts=[
+            rpc.MountSpec(source=m.host_path, target=m.kernel_path, read_only=m.read_only)
+            for m in session.vfolder_mounts
+        ],
         command=command,
         labels={
             "ai.backend.session-id": str(session.id),

@@ -86,7 +86,7 @@ def build_services(
         events=events,
         agents=agents,
         images=images,
-        sessions=SessionService(db, clock, events, agents, images, controller),
+        sessions=SessionService(db, clock, events, agents, images, controller, storage=storage),
         auth=auth,
         system=SystemService(db, clock),
         domains=DomainService(db, clock, auth),

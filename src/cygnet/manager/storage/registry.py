@@ -80,12 +80,18 @@ class StorageProxies:
 
     async def volumes(self) -> list[StorageVolume]:
         """Every volume of every proxy that answers, with its capacity and usage."""
+        return (await self.survey())[0]
+
+    async def survey(self) -> tuple[list[StorageVolume], dict[str, str]]:
+        """Every volume of every proxy that answers, and why the others did not (by proxy)."""
         found = []
+        failed: dict[str, str] = {}
         for name, client in self.clients.items():
             try:
                 volumes = await client.volumes()
             except StorageProxyError as exc:
                 log.warning("storage proxy %s: cannot list its volumes: %s", name, exc)
+                failed[name] = exc.msg or exc.title
                 continue
             self._volumes.setdefault(name, [v["name"] for v in volumes])
             for v in volumes:
@@ -101,7 +107,7 @@ class StorageProxies:
                         used_bytes=v.get("used_bytes"),
                     )
                 )
-        return found
+        return found, failed
 
     async def delete_folder(self, host: str, folder_id: uuid.UUID) -> None:
         client, volume = self.client_for(host)

@@ -152,6 +152,23 @@ def _apply_fallbacks(pid: int, state: Mapping[str, Any]) -> None:
         os.sched_setaffinity(pid, state["cpuset"])
 
 
+def _link_mounts(spec: KernelSpec) -> None:
+    """Mounts become symlinks in the scratch directory (the kernel's ``/home/work``): a
+    process kernel shares the host's filesystem, so there is no mount namespace to bind into
+    and read-only cannot be enforced; targets outside ``/home/work`` are refused."""
+    for mount in spec.mounts:
+        relative = posixpath.relpath(posixpath.normpath(mount.target), WORKDIR)
+        if relative == "." or relative.startswith(".."):
+            raise AgentError(
+                f"the process runtime mounts folders only under {WORKDIR}, not at {mount.target}"
+            )
+        link = spec.scratch_dir / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(mount.source, target_is_directory=True)
+
+
 def _spawn_main(state: Mapping[str, Any], command: Sequence[str], gate: int) -> int:
     """Start the kernel's wrapper in a new session, stdin from ``gate``, output to the log."""
     return os.posix_spawn(
@@ -328,6 +345,7 @@ class ProcessRuntime(Runtime):
             if kernel_dir.exists():  # left over from an earlier, failed start of this kernel
                 shutil.rmtree(kernel_dir)
             kernel_dir.mkdir(parents=True)
+            _link_mounts(spec)
         except OSError as e:
             raise AgentError(f"cannot prepare kernel {kernel_id}: {e}") from e
         cgroup = None

@@ -12,8 +12,10 @@ Two shapes, as in Backend.AI:
 
 Visibility is the session service's: users see their own sessions, domain admins their domain's,
 superadmins all. A session the caller may not see answers null, as a missing one does.
-Slot maps, options and status data are JSONString fields (JSON-encoded strings). Virtual-folder
-mounts, service ports, idle checks and abuse reports are not tracked yet: empty values.
+Slot maps, options and status data are JSONString fields (JSON-encoded strings). Mounted
+vfolders: ``compute_session_node.vfolder_mounts`` lists their ids (dashed), the legacy
+``compute_session.mounts`` / ``vfolder_mounts`` their names. Service ports, idle checks and
+abuse reports are not tracked yet: empty values.
 """
 
 from __future__ import annotations
@@ -310,8 +312,8 @@ class ComputeSessionItem:
             resource_opts=JSONString(session.resource_opts),
             scaling_group=session.resource_group,
             service_ports=JSONString([]),
-            mounts=[],
-            vfolder_mounts=[],
+            mounts=[m.name for m in session.vfolder_mounts],
+            vfolder_mounts=[m.name for m in session.vfolder_mounts],
             occupying_slots=occupied,
             occupied_slots=occupied,
             requested_slots=JSONString(session.requested_slots),
@@ -477,7 +479,7 @@ class ComputeSessionNode:
             image=session.image,
             architecture=session.architecture,
             image_references=_image_references(session),
-            vfolder_mounts=[],
+            vfolder_mounts=[str(m.vfid) for m in session.vfolder_mounts],
             **_status_fields(session),
             agent_ids=_agent_ids(session),
             resource_opts=JSONString(session.resource_opts),

@@ -10,7 +10,8 @@ from typing import Any
 
 from cygnet.common.errors import InvalidParameters
 from cygnet.manager.api.rest.session_wire import to_bool
-from cygnet.manager.entities import VFolderAccess, VFolderInvitation
+from cygnet.manager.entities import VFolderAccess, VFolderInvitation, VFolderPermission
+from cygnet.manager.services.vfolders.quota import parse_quota
 from cygnet.manager.services.vfolders.service import (
     CloneSpec,
     CreateSpec,
@@ -55,6 +56,7 @@ def parse_create(body: Mapping[str, Any]) -> CreateSpec:
         permission=parse_permission(pick(body, "permission", default="rw")),
         cloneable=flag(body, "cloneable"),
         unmanaged_path=text(body, "unmanaged_path", required=False),
+        quota=parse_create_quota(body),
     )
 
 
@@ -68,6 +70,38 @@ def parse_clone(body: Mapping[str, Any]) -> CloneSpec:
         permission=parse_permission(pick(body, "permission", default="rw")),
         cloneable=flag(body, "cloneable"),
     )
+
+
+def parse_create_quota(body: Mapping[str, Any]) -> int | None:
+    return parse_quota(pick(body, "quota", "max_size"))
+
+
+def quota_input(body: Mapping[str, Any]) -> Any:
+    """``input.size_bytes`` of ``POST /folders/_/quota`` (also ``size_bytes`` at the top)."""
+    given = body.get("input")
+    if given is not None and not isinstance(given, Mapping):
+        raise InvalidParameters('input must be an object like {"size_bytes": 1073741824}.')
+    size = pick(given or {}, "size_bytes", "sizeBytes")
+    size = size if size is not None else pick(body, "size_bytes", "sizeBytes")
+    if size is None:
+        raise InvalidParameters("input.size_bytes is required.")
+    return size
+
+
+def parse_user_perm_list(value: Any) -> list[tuple[Any, VFolderPermission | None]]:
+    """``[{"user_id", "perm"}]`` of ``POST /folders/_/sharing`` (``perm`` null: revoke)."""
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise InvalidParameters("user_perm_list must be a list of {user_id, perm}.")
+    changes: list[tuple[Any, VFolderPermission | None]] = []
+    for item in value:
+        perm = pick(item, "perm", "permission")
+        changes.append(
+            (
+                pick(item, "user_id", "userId", "user"),
+                None if perm is None else parse_permission(perm),
+            )
+        )
+    return changes
 
 
 def _iso(value: datetime | None) -> str | None:

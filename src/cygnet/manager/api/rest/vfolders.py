@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from cygnet.common.errors import InvalidParameters
 from cygnet.manager.api.auth import authenticated, json_body
 from cygnet.manager.api.rest import vfolder_wire as wire
+from cygnet.manager.entities import VFolderPermission
 from cygnet.manager.services.vfolders.service import parse_permission
 
 router = APIRouter(prefix="/folders", tags=["vfolders"])
@@ -23,6 +24,17 @@ def _ref(body: dict[str, Any]) -> str:
     if value is None:
         raise InvalidParameters("id is required.")
     return str(value)
+
+
+def _ref_of(body: dict[str, Any], *keys: str) -> str:
+    value = wire.pick(body, *keys)
+    if not isinstance(value, str) or not value:
+        raise InvalidParameters(f"{keys[0]} is required (a vfolder id).")
+    return value
+
+
+def _perm_or_none(value: Any) -> VFolderPermission | None:
+    return None if value is None else parse_permission(value)
 
 
 # -- collection ---------------------------------------------------------------------------------
@@ -160,6 +172,108 @@ async def shared(request: Request) -> Response:
     return JSONResponse({"shared": result})
 
 
+@router.post("/_/shared", summary="Change or revoke one user's permission on a shared vfolder")
+async def update_shared(request: Request) -> Response:
+    call = await authenticated(request)
+    body = await json_body(request)
+    perm = wire.pick(body, "perm", "permission")
+    await call.services.vfolder_sharing.update_shares(
+        call.caller,
+        _ref_of(body, "vfolder", "vfolder_id", "vfolderId", "id"),
+        [(wire.pick(body, "user", "user_id", "userId"), _perm_or_none(perm))],
+    )
+    return JSONResponse({"msg": "shared vfolder permission updated"})
+
+
+@router.post("/_/sharing", status_code=201, summary="Change or revoke several users' permissions")
+async def update_sharing(request: Request) -> Response:
+    call = await authenticated(request)
+    body = await json_body(request)
+    await call.services.vfolder_sharing.update_shares(
+        call.caller,
+        _ref_of(body, "vfolder_id", "vfolderId", "vfolder", "id"),
+        wire.parse_user_perm_list(wire.pick(body, "user_perm_list", "userPermList")),
+    )
+    return Response(status_code=201)
+
+
+# -- quotas, usage and the hosts' mounts (wire notes 2.2 "others") -------------------------------
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """A GET's parameters: the JSON body the official client sends, else the query."""
+    return {**request.query_params, **await json_body(request, required=False)}
+
+
+def _id(params: dict[str, Any]) -> Any:
+    return wire.pick(params, "id", "vfolder_id", "vfolderId")
+
+
+@router.get("/_/quota", summary="A vfolder's quota and usage ({folder_host, id})")
+async def get_quota(request: Request) -> Response:
+    call = await authenticated(request)
+    p = await _params(request)
+    found = await call.services.vfolders.quota.get(call.caller, _id(p), p.get("folder_host"))
+    return JSONResponse({"used_bytes": found.used_bytes, "limit_bytes": found.limit_bytes})
+
+
+@router.post("/_/quota", summary="Set a vfolder's quota ({folder_host, id, input: {size_bytes}})")
+async def update_quota(request: Request) -> Response:
+    call = await authenticated(request)
+    body = await json_body(request)
+    size = wire.quota_input(body)
+    quota = await call.services.vfolders.quota.set(
+        call.caller, _id(body), body.get("folder_host"), size
+    )
+    return JSONResponse({"size_bytes": quota})
+
+
+@router.get("/_/usage", summary="Files and bytes of a vfolder (superadmins)")
+async def usage(request: Request) -> Response:
+    call = await authenticated(request)
+    p = await _params(request)
+    found = await call.services.vfolders.quota.usage(call.caller, _id(p), p.get("folder_host"))
+    return JSONResponse(found)
+
+
+@router.get("/_/used-bytes", summary="Bytes used by a vfolder (superadmins)")
+@router.get("/_/used_bytes", include_in_schema=False)
+async def used_bytes(request: Request) -> Response:
+    call = await authenticated(request)
+    p = await _params(request)
+    used = await call.services.vfolders.quota.used_bytes(call.caller, _id(p), p.get("folder_host"))
+    return JSONResponse({"used_bytes": used})
+
+
+@router.get("/_/fstab", summary="The manager's view of the vfolder volumes (superadmins)")
+async def fstab(request: Request) -> Response:
+    call = await authenticated(request)
+    p = await _params(request)
+    content = await call.services.vfolders.fstab(call.caller, p.get("agent_id"))
+    return JSONResponse({"content": content, "node": "manager", "node_id": "manager"})
+
+
+@router.get("/_/mounts", summary="Volumes and their paths as the storage proxies report them")
+async def mounts(request: Request) -> Response:
+    call = await authenticated(request)
+    volumes, failed = await call.services.vfolders.mounts(call.caller)
+    return JSONResponse(
+        {
+            "manager": {
+                "success": True,
+                "mounts": [],
+                "message": "Cygnet managers mount no vfolder volumes; storage proxies serve them.",
+            },
+            "storage_proxy": {
+                "success": not failed,
+                "mounts": [[v.host, v.path] for v in volumes],
+                "message": "; ".join(f"{name}: {why}" for name, why in failed.items()),
+            },
+            "agents": {},
+        }
+    )
+
+
 # -- invitations --------------------------------------------------------------------------------
 
 
@@ -198,6 +312,19 @@ async def reject(request: Request) -> Response:
     call = await authenticated(request)
     await call.services.vfolder_sharing.reject(call.caller, _inv_id(await json_body(request)))
     return JSONResponse(MSG_OK)
+
+
+@router.post("/invitations/update/{inv_id}", summary="Change a pending invitation's permission")
+async def update_invitation(request: Request, inv_id: str) -> Response:
+    call = await authenticated(request)
+    body = await json_body(request)
+    perm = wire.pick(body, "perm", "permission")
+    if perm is None:
+        raise InvalidParameters("perm is required.")
+    await call.services.vfolder_sharing.update_invitation(
+        call.caller, inv_id, parse_permission(perm)
+    )
+    return JSONResponse({"msg": f"vfolder invitation updated: {inv_id}."})
 
 
 # -- one folder ---------------------------------------------------------------------------------
@@ -317,6 +444,16 @@ async def delete_files(request: Request, vf: str) -> Response:
         call.caller, vf, wire.pick(body, "files"), recursive=wire.flag(body, "recursive")
     )
     return JSONResponse(MSG_OK)
+
+
+@router.post("/{vf}/delete-files-async", status_code=202, summary="Delete files in the background")
+async def delete_files_async(request: Request, vf: str) -> Response:
+    call = await authenticated(request)
+    body = await json_body(request)
+    task_id = await call.services.vfolders.delete_files_async(
+        call.caller, vf, wire.pick(body, "files"), recursive=wire.flag(body, "recursive")
+    )
+    return JSONResponse({"bgtask_id": str(task_id)}, status_code=202)
 
 
 @router.post("/{vf}/request-upload", summary="A token to upload one file (tus)")

@@ -38,8 +38,10 @@ from cygnet.manager.lifecycle.controller import SessionController
 from cygnet.manager.lifecycle.restart import restart as restart_session
 from cygnet.manager.services.common import require_superadmin
 from cygnet.manager.services.images import ImageEntry, ImageService
-from cygnet.manager.services.sessions import creation
+from cygnet.manager.services.sessions import creation, mounts
 from cygnet.manager.services.sessions.spec import CreatedSession, SessionSpec
+from cygnet.manager.services.vfolders.access import FolderAccess
+from cygnet.manager.storage import StorageProxies
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import agents as agents_repo
 from cygnet.manager.store.repositories import sessions as repo
@@ -74,8 +76,11 @@ class SessionService:
         images: ImageService,
         controller: SessionController,
         wait: WaitSettings | None = None,
+        storage: StorageProxies | None = None,
     ) -> None:
         self.db = db
+        self.storage = storage
+        self.folders = FolderAccess(db)
         self.clock = clock
         self.bus = bus
         self.agents = agents
@@ -190,6 +195,9 @@ class SessionService:
             self._slot_types.forget()  # a slot an agent brought since? look again
             slot_types, _ = await self._slot_types.get(generation, self._load_slot_types)
             prepared = self._build(target, image, spec, slot_types)
+        if spec.mounts or spec.mount_map or spec.mount_ids or spec.mount_id_map:
+            found = await self._mounts(caller, target.owner, spec)
+            prepared.values["vfolder_mounts"] = [m.to_json() for m in found]
         name = prepared.values["name"]
         async with self.db.transaction() as tx:
             existing = await repo.find_live_by_name(tx, target.owner.user_uuid, name)
@@ -240,6 +248,34 @@ class SessionService:
         if spec.enqueue_only:
             return CreatedSession(session=session, created=True)
         return await self._wait_started(session, spec.max_wait_seconds)
+
+    async def _mounts(
+        self, caller: e.Caller, owner: creation.Owner, spec: SessionSpec
+    ) -> list[e.VFolderMount]:
+        """The vfolders ``spec`` mounts, resolved for the session's owner."""
+        wanted = mounts.plan(spec)
+        storage = self.storage
+        if storage is None:
+            raise InvalidAPIParameters("This manager has no storage proxy: nothing to mount.")
+        who = caller
+        if owner.access_key != caller.access_key:  # an admin creating for another keypair
+            who = e.Caller(
+                access_key=owner.access_key,
+                user_uuid=owner.user_uuid,
+                email="",
+                role=e.UserRole.USER,
+                domain_name=owner.domain_name,
+                is_admin_key=False,
+            )
+
+        async def access(ref: str) -> e.VFolderAccess:
+            return await self.folders.resolve(who, ref, usable=True)
+
+        async def host_path(host: str, folder_id: uuid.UUID) -> str:
+            client, volume = await storage.resolve(host)
+            return await client.mount_path(volume, folder_id)
+
+        return await mounts.resolve(wanted, access, host_path)
 
     async def _wait_started(self, session: e.Session, max_wait: float) -> CreatedSession:
         batch = session.type == SessionType.BATCH

@@ -30,6 +30,7 @@ RESERVED_NAMES = frozenset(
      ".vimrc", ".tmux.conf", ".config", ".local", ".linuxbrew"}
 )  # fmt: skip
 MAX_PATH = 4096
+MAX_PATHS = 1000
 
 
 def parse_vfolder_id(ref: str) -> uuid.UUID | None:
@@ -59,6 +60,15 @@ def check_path(path: object, what: str = "path", *, allow_root: bool = False) ->
     if "\x00" in path:
         raise InvalidAPIParameters(f"{what} contains a NUL byte.")
     return path
+
+
+def check_paths(values: object, what: str) -> list[str]:
+    """One path or a list of 1-MAX_PATHS paths, each checked with ``check_path``."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not values or len(values) > MAX_PATHS:
+        raise InvalidAPIParameters(f"{what}: give 1-{MAX_PATHS} paths.")
+    return [check_path(v, what) for v in values]
 
 
 def access_of(

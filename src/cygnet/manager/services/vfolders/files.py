@@ -12,14 +12,13 @@ from typing import Any
 from cygnet.common.clock import Clock
 from cygnet.common.errors import InvalidAPIParameters
 from cygnet.manager.entities import Caller, VFolderAccess, VFolderPermission
-from cygnet.manager.services.vfolders.access import FolderAccess, check_path
+from cygnet.manager.services.vfolders.access import FolderAccess, check_path, check_paths
 from cygnet.manager.storage import StorageProxies, StorageProxyClient
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import vfolders as repo
 
 RO = VFolderPermission.READ_ONLY
 RW = VFolderPermission.READ_WRITE
-MAX_PATHS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +47,11 @@ class VFolderFileService:
         async with self._db.transaction() as session:
             await repo.update_one(session, folder_id, {"last_used": self._clock.now()})
 
-    @staticmethod
-    def _paths(values: Any, what: str) -> list[str]:
-        if isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list) or not values or len(values) > MAX_PATHS:
-            raise InvalidAPIParameters(f"{what}: give 1-{MAX_PATHS} paths.")
-        return [check_path(v, what) for v in values]
-
     async def mkdir(
         self, caller: Caller, ref: str, paths: Any, *, parents: bool, exist_ok: bool
     ) -> dict[str, list[dict[str, str]]]:
         """Results per path: ``{"success": [...], "failed": [...]}``."""
-        checked = self._paths(paths, "path")
+        checked = check_paths(paths, "path")
         _access, client, volume = await self._open(caller, ref, RW)
         return await client.mkdir(
             volume,
@@ -90,7 +81,7 @@ class VFolderFileService:
         await client.move_file(volume, access.folder.id, src, dst)
 
     async def delete_files(self, caller: Caller, ref: str, files: Any, *, recursive: bool) -> None:
-        paths = self._paths(files, "files")
+        paths = check_paths(files, "files")
         access, client, volume = await self._open(caller, ref, RW)
         await client.delete_files(volume, access.folder.id, paths, recursive=recursive)
 
@@ -113,7 +104,7 @@ class VFolderFileService:
     async def request_download_archive(
         self, caller: Caller, ref: str, files: Any, filename: str | None
     ) -> Transfer:
-        paths = self._paths(files, "files")
+        paths = check_paths(files, "files")
         if filename is not None:
             check_path(filename, "filename")
         access, client, volume = await self._open(caller, ref, RO)

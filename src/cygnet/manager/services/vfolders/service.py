@@ -1,6 +1,6 @@
 """Virtual folders: create (user- or project-owned, within the resource policy's limits),
 list, info, rename, options, the trash (soft delete, restore, purge, delete forever), clone
-(a background task), hosts and volumes.
+and file deletion (background tasks), hosts, volumes and mounts. Quotas: ``self.quota``.
 
 The folder's files live on a storage proxy (``cygnet.manager.storage``); a folder row names
 its host ``<proxy>:<volume>`` and the proxy keeps the data under the folder's UUID.
@@ -19,6 +19,7 @@ from cygnet.common.errors import (
     Forbidden,
     InsufficientPrivilege,
     InvalidAPIParameters,
+    NotImplementedAPI,
     ProjectNotFound,
     UserNotFound,
     VFolderAlreadyExists,
@@ -43,14 +44,17 @@ from cygnet.manager.services.common import require_admin, require_superadmin
 from cygnet.manager.services.vfolders.access import (
     FolderAccess,
     access_of,
+    check_paths,
     check_vfolder_name,
     parse_vfolder_id,
 )
+from cygnet.manager.services.vfolders.quota import VFolderQuotaService, allot
 from cygnet.manager.storage import StorageProxies
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import domains as domains_repo
 from cygnet.manager.store.repositories import policies as policies_repo
 from cygnet.manager.store.repositories import projects as projects_repo
+from cygnet.manager.store.repositories import sessions as sessions_repo
 from cygnet.manager.store.repositories import users as users_repo
 from cygnet.manager.store.repositories import vfolders as repo
 
@@ -84,6 +88,7 @@ class CreateSpec:
     permission: VFolderPermission = VFolderPermission.READ_WRITE
     cloneable: bool = False
     unmanaged_path: str | None = None
+    quota: int | None = None  # bytes; None: the default (see quota.allot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +113,15 @@ class _Owner:
     user: uuid.UUID | None
     project: Project | None
     max_count: int
-    max_size: int
+    scope_limit: int  # max_quota_scope_size: the sum of the owner's folders' quotas
 
     @property
     def quota_scope_id(self) -> str:
         return f"project:{self.project.id}" if self.project else f"user:{self.user}"
+
+    @property
+    def group(self) -> uuid.UUID | None:
+        return self.project.id if self.project else None
 
 
 class VFolderService:
@@ -128,6 +137,7 @@ class VFolderService:
         self.storage = storage
         self._bgtasks = bgtasks
         self.access = FolderAccess(db)
+        self.quota = VFolderQuotaService(db, storage, self.access)
 
     # -- hosts --------------------------------------------------------------------------------
 
@@ -168,6 +178,32 @@ class VFolderService:
     async def volumes(self, caller: Caller) -> list[StorageVolume]:
         require_superadmin(caller)
         return await self.storage.volumes()
+
+    async def mounts(self, caller: Caller) -> tuple[list[StorageVolume], dict[str, str]]:
+        """Every volume and where its proxy keeps it, and the proxies that did not answer
+        (superadmins). A manager mounts no volume itself; agents mount folders per session."""
+        require_superadmin(caller)
+        return await self.storage.survey()
+
+    async def fstab(self, caller: Caller, agent_id: object = None) -> str:
+        """The manager's view in fstab form: which proxy path backs each vfolder host
+        (superadmins). Agents keep no fstab of vfolder volumes."""
+        require_superadmin(caller)
+        if agent_id is not None:
+            if not isinstance(agent_id, str):
+                raise InvalidAPIParameters("agent_id must be a string.")
+            raise NotImplementedAPI(
+                "Cygnet agents mount vfolders per session and keep no fstab; "
+                "omit agent_id for the manager's view."
+            )
+        volumes, failed = await self.storage.survey()
+        lines = [
+            "# Cygnet manager: vfolder volumes are served by storage proxies, not mounted here.",
+            "# <vfolder host>\t<path on the storage proxy>\t<backend>",
+            *(f"{v.host}\t{v.path}\t{v.backend}" for v in volumes),
+            *(f"# {proxy}: did not answer ({why})" for proxy, why in failed.items()),
+        ]
+        return "\n".join(lines) + "\n"
 
     # -- create -------------------------------------------------------------------------------
 
@@ -210,9 +246,13 @@ class VFolderService:
             user_policy.max_quota_scope_size if user_policy else -1,
         )
 
-    async def _check_room(self, session: AsyncSession, owner: _Owner, name: str) -> None:
-        """400 when the owner has a folder of that name or has reached max_vfolder_count."""
-        gid = owner.project.id if owner.project else None
+    async def _check_room(
+        self, session: AsyncSession, owner: _Owner, name: str, quota: int | None
+    ) -> int | None:
+        """The new folder's quota; 400 when the owner has a folder of that name, has reached
+        max_vfolder_count, or the quota does not fit in the owner's quota scope. Final only
+        under the owner's lock (``repo.lock_owner``), in the transaction that inserts."""
+        gid = owner.group
         if await repo.name_taken(session, name, user=owner.user, group=gid):
             raise VFolderAlreadyExists(f"A vfolder named {name!r} already exists.")
         if owner.max_count > 0:
@@ -221,6 +261,9 @@ class VFolderService:
                 raise InvalidAPIParameters(
                     f"You cannot create more than {owner.max_count} vfolders."
                 )
+        return await allot(
+            session, user=owner.user, group=gid, limit=owner.scope_limit, wanted=quota
+        )
 
     async def _host(self, session: AsyncSession, caller: Caller, host: str | None,
                     project: Project | None) -> str:  # fmt: skip
@@ -245,6 +288,7 @@ class VFolderService:
         permission: VFolderPermission,
         cloneable: bool,
         status: VFolderStatus,
+        quota: int | None,
     ) -> dict[str, Any]:
         now = self._clock.now()
         return {
@@ -266,7 +310,7 @@ class VFolderService:
             "created_at": now,
             "status_changed": now,
             "last_used": None,
-            "max_size": owner.max_size if owner.max_size > 0 else None,
+            "max_size": quota,
             "max_files": 0,
         }
 
@@ -280,7 +324,7 @@ class VFolderService:
         async with self._db.read() as session:
             owner = await self._owner(session, caller, spec.group)
             host = await self._host(session, caller, spec.host, owner.project)
-            await self._check_room(session, owner, spec.name)
+            quota = await self._check_room(session, owner, spec.name, spec.quota)
         client, volume = await self.storage.resolve(host)
         values = self._values(
             caller,
@@ -292,11 +336,13 @@ class VFolderService:
             permission=spec.permission,
             cloneable=spec.cloneable,
             status=VFolderStatus.READY,
+            quota=quota,
         )
-        await client.create_folder(volume, values["id"], values["max_size"])
+        await client.create_folder(volume, values["id"], quota)
         try:
             async with self._db.transaction() as session:
-                await self._check_room(session, owner, spec.name)
+                await repo.lock_owner(session, user=owner.user, group=owner.group)
+                await self._check_room(session, owner, spec.name, quota)
                 folder = await repo.create(session, values)
         except BaseException:
             await client.delete_folder(volume, values["id"])
@@ -433,6 +479,13 @@ class VFolderService:
         self, folder: VFolder, to: VFolderStatus, allowed: tuple[VFolderStatus, ...]
     ) -> None:
         async with self._db.transaction() as session:
+            if to in (VFolderStatus.DELETE_PENDING, VFolderStatus.DELETE_ONGOING):
+                users = await sessions_repo.mounting(session, folder.id)
+                if users:
+                    raise VFolderInvalidState(
+                        f"The vfolder {folder.name} is mounted by session(s) "
+                        f"{', '.join(sorted(users)[:5])}; end them first."
+                    )
             moved = await repo.set_status(
                 session, folder.id, to, self._clock.now(), only_from=allowed
             )
@@ -479,6 +532,28 @@ class VFolderService:
         async with self._db.transaction() as session:
             await repo.delete(session, folder.id)
 
+    # -- background work ----------------------------------------------------------------------
+
+    async def delete_files_async(
+        self, caller: Caller, ref: str, files: object, *, recursive: bool
+    ) -> uuid.UUID:
+        """Delete files as a background task (checked first: a bad path, permission or state
+        is a 4xx and starts nothing); its progress is counted in paths."""
+        paths = check_paths(files, "files")
+        access = await self.access.resolve(
+            caller, ref, need=VFolderPermission.READ_WRITE, usable=True
+        )
+        client, volume = self.storage.client_for(access.folder.host)
+        folder_id = access.folder.id
+
+        async def run(progress: Progress) -> str:
+            progress.update(0, len(paths), "deleting")
+            await client.delete_files(volume, folder_id, paths, recursive=recursive)
+            progress.update(len(paths), len(paths), "deleted")
+            return f"deleted {len(paths)} path(s)"
+
+        return self._bgtasks.start(caller.user_uuid, run, name="vfolder-delete-files")
+
     # -- clone --------------------------------------------------------------------------------
 
     async def clone(
@@ -493,7 +568,7 @@ class VFolderService:
         async with self._db.read() as session:
             owner = await self._owner(session, caller, None)
             host = await self._host(session, caller, spec.target_host or source.folder.host, None)
-            await self._check_room(session, owner, spec.target_name)
+            quota = await self._check_room(session, owner, spec.target_name, None)
         src_client, src_volume = self.storage.client_for(source.folder.host)
         dst_client, dst_volume = await self.storage.resolve(host)
         if dst_client is not src_client:
@@ -508,9 +583,11 @@ class VFolderService:
             permission=spec.permission,
             cloneable=spec.cloneable,
             status=VFolderStatus.CLONING,
+            quota=quota,
         )
         async with self._db.transaction() as session:
-            await self._check_room(session, owner, spec.target_name)
+            await repo.lock_owner(session, user=owner.user, group=owner.group)
+            await self._check_room(session, owner, spec.target_name, quota)
             folder = await repo.create(session, values)
 
         async def run(progress: Progress) -> str:

@@ -47,6 +47,13 @@ def _parse_id(value: object, what: str) -> uuid.UUID:
         raise VFolderInvitationNotFound(f"No such {what}: {value!r}") from None
 
 
+def _user_id(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidAPIParameters(f"A user must be given by UUID; got {value!r}.") from None
+
+
 class VFolderSharingService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -147,6 +154,20 @@ class VFolderSharingService:
             if not await repo.set_invitation_state(session, inv_id, state, self._clock.now()):
                 raise VFolderInvitationNotFound(f"The invitation {inv_id} is not pending.")
 
+    async def update_invitation(
+        self, caller: Caller, invitation_id: object, permission: VFolderPermission
+    ) -> None:
+        """The inviter changes the permission of a pending invitation (404 otherwise)."""
+        inv_id = _parse_id(invitation_id, "invitation")
+        async with self._db.transaction() as session:
+            invitation = await repo.get_invitation(session, inv_id)
+            if invitation is None or invitation.inviter != caller.email:
+                raise VFolderInvitationNotFound(f"No such invitation: {inv_id}")
+            if not await repo.set_invitation_permission(
+                session, inv_id, permission, self._clock.now()
+            ):
+                raise VFolderInvitationNotFound(f"The invitation {inv_id} is not pending.")
+
     # -- shares (project folders) --------------------------------------------------------------
 
     async def share(
@@ -179,6 +200,28 @@ class VFolderSharingService:
             removed = [u for u in users if u.uuid in shared]
             await repo.remove_shares(session, access.folder.id, [u.uuid for u in removed])
         return [u.email for u in removed]
+
+    async def update_shares(
+        self, caller: Caller, ref: str, changes: Iterable[tuple[object, VFolderPermission | None]]
+    ) -> None:
+        """Change the permission of users who share the folder (an accepted invitation or a
+        project share), or with None take it away; its owner or an admin; all or nothing."""
+        access = await self._access.resolve(caller, ref, manage=True)
+        wanted = [(_user_id(user), perm) for user, perm in changes]
+        if not wanted:
+            raise InvalidAPIParameters("Give at least one user to update.")
+        async with self._db.transaction() as session:
+            shared = {s.user_uuid for s in await repo.shares(session, access.folder.id)}
+            missing = [str(user) for user, _ in wanted if user not in shared]
+            if missing:
+                raise InvalidAPIParameters(
+                    f"These users do not share the vfolder: {', '.join(missing)}"
+                )
+            for user, perm in wanted:
+                if perm is None:
+                    await repo.remove_shares(session, access.folder.id, [user])
+                else:
+                    await repo.set_share(session, access.folder.id, user, perm)
 
     async def shares(self, caller: Caller, ref: str) -> list[VFolderShare]:
         access = await self._access.resolve(caller, ref, manage=True)

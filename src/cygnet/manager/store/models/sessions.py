@@ -63,6 +63,8 @@ class SessionRow(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_activity: Mapped[datetime | None] = mapped_column(UTCDateTime)
     num_queries: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The vfolders mounted into the kernels (entities.VFolderMount.to_json each).
+    vfolder_mounts: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
     kernels: Mapped[list[KernelRow]] = relationship(
         back_populates="session",

@@ -167,6 +167,7 @@ def _session(row: m.SessionRow, names: Names) -> e.Session:
         starts_at=row.starts_at,
         designated_agents=list(row.designated_agents or []),
         kernels=[_kernel(k) for k in row.kernels],
+        vfolder_mounts=[e.VFolderMount.from_json(v) for v in row.vfolder_mounts or []],
     )
 
 
@@ -348,6 +349,19 @@ async def count_live(session: AsyncSession, access_key: str) -> int:
         S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def mounting(session: AsyncSession, vfolder_id: uuid.UUID) -> list[str]:
+    """The names of the sessions not over yet that mount the vfolder."""
+    stmt = select(S.name, S.vfolder_mounts).where(
+        S.status.not_in([s.value for s in NAME_RELEASING_STATUSES])
+    )
+    wanted = str(vfolder_id)
+    return [
+        name
+        for name, mounts in (await session.execute(stmt)).all()
+        if any(m.get("vfid") == wanted for m in mounts or [])
+    ]
 
 
 async def history(session: AsyncSession, session_id: uuid.UUID) -> list[Transition]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.manager import entities as e
@@ -190,12 +190,66 @@ async def page(
     return e.Page(items=[by_id[r.id] for r in rows if r.id in by_id], total_count=total)
 
 
+_OWNER_LOCK_SPACE = 0x76666F6C  # "vfol": advisory locks keyed by a folder owner
+
+
+async def lock_owner(
+    session: AsyncSession, *, user: uuid.UUID | None = None, group: uuid.UUID | None = None
+) -> None:
+    """Hold the owner's folder lock until the transaction ends, so that checks of the owner's
+    limits (count, quota scope) and the change they allow happen as one step. On PostgreSQL
+    an advisory lock keyed by the owner; SQLite serialises writers anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    owner = user if user is not None else group
+    assert owner is not None
+    key = int.from_bytes(owner.bytes[:4], "big", signed=True)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, :key)"),
+        {"space": _OWNER_LOCK_SPACE, "key": key},
+    )
+
+
+def _owned(stmt: Any, user: uuid.UUID | None, group: uuid.UUID | None) -> Any:
+    return stmt.where(V.user == user) if user is not None else stmt.where(V.group == group)
+
+
 async def count_owned(
     session: AsyncSession, *, user: uuid.UUID | None = None, group: uuid.UUID | None = None
 ) -> int:
-    stmt = select(func.count()).select_from(V)
-    stmt = stmt.where(V.user == user) if user is not None else stmt.where(V.group == group)
+    stmt = _owned(select(func.count()).select_from(V), user, group)
     return int((await session.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The quotas of an owner's folders: their sum, and how many have none (unlimited)."""
+
+    quota_bytes: int
+    unlimited: int
+
+
+async def allocation(
+    session: AsyncSession,
+    *,
+    user: uuid.UUID | None = None,
+    group: uuid.UUID | None = None,
+    exclude: uuid.UUID | None = None,
+) -> Allocation:
+    """The quotas of every folder of the owner (trashed ones too: they keep their bytes),
+    leaving out ``exclude``."""
+    stmt = _owned(
+        select(
+            func.coalesce(func.sum(V.max_size), 0),
+            func.count().filter(V.max_size.is_(None)),
+        ).select_from(V),
+        user,
+        group,
+    )
+    if exclude is not None:
+        stmt = stmt.where(V.id != exclude)
+    total, unlimited = (await session.execute(stmt)).one()
+    return Allocation(int(total), int(unlimited))
 
 
 async def name_taken(
@@ -376,5 +430,17 @@ async def set_invitation_state(
         update(INV)
         .where(INV.id == invitation_id, INV.state == only_from.value)
         .values(state=state.value, modified_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def set_invitation_permission(
+    session: AsyncSession, invitation_id: uuid.UUID, permission: e.VFolderPermission, now: datetime
+) -> bool:
+    """Change a pending invitation's permission; False when it was not pending any more."""
+    result = await session.execute(
+        update(INV)
+        .where(INV.id == invitation_id, INV.state == e.InvitationState.PENDING.value)
+        .values(permission=permission.value, modified_at=now)
     )
     return bool(getattr(result, "rowcount", 0))
