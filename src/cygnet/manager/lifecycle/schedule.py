@@ -85,10 +85,11 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
         pending = await repo.in_statuses(tx, [SessionStatus.PENDING], limit=limit)
         if not pending:
             return []
-        live = set(ctx.agents.live_ids())
-        agents = [
-            a for a in await agents_repo.list_all(tx, statuses=[AgentStatus.ALIVE]) if a.id in live
-        ]
+        # ALIVE in the store and to this manager's registry, which learns agents registered
+        # with other managers from these rows: every manager schedules onto every agent.
+        agents = ctx.agents.schedulable(
+            await agents_repo.list_all(tx, statuses=[AgentStatus.ALIVE])
+        )
         booked = await repo.occupancy(tx)
         inputs = await scheduling.inputs(tx, pending)
         now = ctx.clock.now()

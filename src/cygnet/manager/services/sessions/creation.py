@@ -103,8 +103,18 @@ async def resolve_project(tx: AsyncSession, owner: Owner, group: str | None) -> 
 
 
 async def resolve_resource_group(
-    tx: AsyncSession, owner: Owner, project: e.ProjectRef, wanted: str | None
+    tx: AsyncSession,
+    owner: Owner,
+    project: e.ProjectRef,
+    wanted: str | None,
+    *,
+    session_type: SessionType | None = None,
 ) -> str:
+    """The resource group a session goes to: ``wanted`` if the owner may use it, else
+    ``default`` or the first the owner may use. A group whose ``scheduler_opts`` list
+    ``allowed_session_types`` takes only sessions of those types (Backend.AI's scaling-group
+    option; without it, every type): ``wanted`` must allow ``session_type``, and the choice
+    of a group skips those that do not."""
     allowed = await groups_repo.list_allowed(
         tx,
         domain=owner.domain_name,
@@ -113,15 +123,30 @@ async def resolve_resource_group(
         is_active=True,
         project_id=project.id,
     )
+
+    def takes(group: e.ResourceGroup) -> bool:
+        types = group.scheduler_opts.get("allowed_session_types")
+        return session_type is None or types is None or session_type.value in types
+
     if wanted is not None:
-        if any(g.name == wanted for g in allowed):
-            return wanted
-        raise ResourceGroupNotFound(
-            f"Resource group {wanted!r} does not exist or is not allowed for this session."
-        )
+        group = next((g for g in allowed if g.name == wanted), None)
+        if group is None:
+            raise ResourceGroupNotFound(
+                f"Resource group {wanted!r} does not exist or is not allowed for this session."
+            )
+        if not takes(group):
+            raise InvalidAPIParameters(
+                f"Resource group {wanted!r} does not accept {session_type} sessions "
+                f"(it takes {', '.join(group.scheduler_opts['allowed_session_types']) or 'none'})."
+            )
+        return wanted
     if not allowed:
         raise InvalidAPIParameters("No resource group is allowed for this session's owner.")
-    names = [g.name for g in allowed]
+    names = [g.name for g in allowed if takes(g)]
+    if not names:
+        raise InvalidAPIParameters(
+            f"No resource group allowed for this session's owner accepts {session_type} sessions."
+        )
     return "default" if "default" in names else names[0]
 
 
@@ -231,7 +256,9 @@ class Target:
 async def resolve_target(tx: AsyncSession, caller: e.Caller, spec: SessionSpec) -> Target:
     owner = await resolve_owner(tx, caller, spec)
     project = await resolve_project(tx, owner, spec.group)
-    group = await resolve_resource_group(tx, owner, project, spec.resource_group)
+    group = await resolve_resource_group(
+        tx, owner, project, spec.resource_group, session_type=spec.type
+    )
     dependencies = await resolve_dependencies(tx, owner, spec.dependencies)
     return Target(owner, project, group, dependencies)
 

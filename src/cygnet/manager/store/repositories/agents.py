@@ -1,13 +1,15 @@
-"""Agents: registration upserts, batched heartbeat updates, liveness changes, and the fields
-``agent_list`` filters and orders by."""
+"""Agents: registration upserts, batched heartbeat updates, liveness changes (judged on the
+stored heartbeat time too, so that several managers agree), and the fields ``agent_list``
+filters and orders by."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.common.errors import InvalidAPIParameters
@@ -186,3 +188,50 @@ async def set_status(
         changed.append(row.id)
     await session.flush()
     return changed
+
+
+@dataclass(frozen=True, slots=True)
+class AgentBeat:
+    """What liveness needs of an agent: where to call it, its status, its last heartbeat."""
+
+    id: str
+    status: AgentStatus
+    address: str
+    last_heartbeat: datetime | None
+
+
+async def liveness(session: AsyncSession, *, ids: Iterable[str] | None = None) -> list[AgentBeat]:
+    """The agents that are not TERMINATED (or those of ``ids``, whatever their status)."""
+    row = m.AgentRow
+    stmt = select(row.id, row.status, row.addr, row.last_heartbeat)
+    if ids is None:
+        stmt = stmt.where(row.status != AgentStatus.TERMINATED)
+    else:
+        stmt = stmt.where(row.id.in_(list(ids)))
+    result = await session.execute(stmt.order_by(row.id))
+    return [AgentBeat(i, AgentStatus(status), addr, at) for i, status, addr, at in result.all()]
+
+
+async def mark_lost(
+    session: AsyncSession, agent_ids: Iterable[str], *, cutoff: datetime, now: datetime
+) -> list[str]:
+    """Move to LOST those of ``agent_ids`` that are ALIVE and whose stored heartbeat is older
+    than ``cutoff``; returns their ids. The rows are locked and the condition checked on
+    their latest version, so of several managers at most one marks an agent, and never one
+    whose own manager has just flushed a fresh heartbeat."""
+    ids = list(agent_ids)
+    if not ids:
+        return []
+    row = m.AgentRow
+    stale = or_(row.last_heartbeat.is_(None), row.last_heartbeat < cutoff)
+    stmt = (
+        select(row).where(row.id.in_(ids), row.status == AgentStatus.ALIVE, stale).with_for_update()
+    )
+    lost = []
+    for agent in (await session.execute(stmt)).scalars():
+        agent.status = AgentStatus.LOST
+        agent.status_changed = now
+        agent.lost_at = now
+        lost.append(agent.id)
+    await session.flush()
+    return lost
