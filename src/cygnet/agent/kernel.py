@@ -3,6 +3,11 @@
 One JSON file per kernel under ``<data_dir>/kernels/``, replaced atomically on every change:
 the request that created it, its allocation, and the runtime's opaque state blob. After a
 ``kill -9`` the agent reloads these files and asks the runtime about each kernel.
+
+The files are not fsynced: what they guard against is the agent process dying, and the page
+cache outlives the process. A crash of the host itself takes its kernels with it, and a file
+cut short by one is skipped on load. (An fsync per state change cost an agent more time than
+the rest of starting a simulated kernel.)
 """
 
 from __future__ import annotations
@@ -54,7 +59,6 @@ class KernelStore:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)

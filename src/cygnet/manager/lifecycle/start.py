@@ -1,7 +1,9 @@
 """SCHEDULED -> PREPARING -> CREATING -> RUNNING: create the kernels on their agents.
 
-Picks up: SCHEDULED, PREPARING, CREATING (a manager that restarted mid-way picks its sessions
-up again: creating a kernel is idempotent on the agent). Success: RUNNING. Failure: the kernels
+Picks up: SCHEDULED, PREPARING, and CREATING once it has been so for ``RESUME_AFTER`` (a manager
+that stopped mid-way, or whose outcome could not be written; creating a kernel is idempotent on
+the agent). Moving a session to CREATING claims it: another manager sharing the database does
+not start it a second time while the first is still at work. Success: RUNNING. Failure: the kernels
 that did start are destroyed and the session is CANCELLED with reason ``failed-to-start`` and
 the error in ``status_data``. Destroyed meanwhile (TERMINATING): leaves it to ``terminate``.
 """
@@ -12,7 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cygnet.common import rpc
@@ -29,6 +31,7 @@ from cygnet.manager.store.repositories.sessions import SessionChange
 log = get_logger(__name__)
 
 STARTING = (SessionStatus.SCHEDULED, SessionStatus.PREPARING, SessionStatus.CREATING)
+RESUME_AFTER = timedelta(seconds=60)  # a CREATING session left this long is taken up again
 DEFAULT_SHMEM = 64 * 1024 * 1024
 MAX_CONCURRENT_CREATES = 256  # kernel creations in flight at once, over all agents
 CLUSTER_NETWORK_PREFIX = "cygnet-session-"
@@ -147,6 +150,8 @@ def _prepare(change: SessionChange, now: datetime) -> bool:
     longer starting."""
     if change.status not in STARTING:
         return False
+    if change.status == SessionStatus.CREATING and now - change.status_changed < RESUME_AFTER:
+        return False  # claimed by a start under way (here or on another manager)
     for status_k, status_s in (
         (KernelStatus.PREPARING, SessionStatus.PREPARING),
         (KernelStatus.CREATING, SessionStatus.CREATING),

@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import hmac
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -106,13 +107,22 @@ class AuthService:
         self._generation = 0
         self._windows: dict[str, tuple[int, int]] = {}  # access key -> (window index, count)
         self._usage: dict[str, tuple[int, datetime]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_invalidate(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` on every ``invalidate()`` (other caches of identities: keypairs,
+        users, domains, projects, policies, resource-group links)."""
+        self._listeners.append(listener)
 
     def invalidate(self) -> None:
-        """Forget cached credentials (after any change to keypairs or users). Lookups already
-        under way finish but do not fill the cache with what they read before the change."""
+        """Forget cached credentials (after any change to keypairs, users, domains, projects,
+        policies or resource-group links). Lookups already under way finish but do not fill
+        the cache with what they read before the change."""
         self._generation += 1
         self._cache.clear()
         self._inflight.clear()
+        for listener in self._listeners:
+            listener()
 
     async def _lookup(self, access_key: str) -> _CacheEntry:
         """The cached credentials of a key; concurrent misses for one key share one query."""

@@ -1,11 +1,17 @@
-"""Small helpers every service uses: authorisation checks and name validation."""
+"""Small helpers every service uses: authorisation checks, name validation, and write
+transactions that drop cached identities."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.common.errors import InsufficientPrivilege, InvalidAPIParameters
 from cygnet.manager.entities import Caller
+from cygnet.manager.store.db import Database
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.\-]{0,63}$")
 
@@ -34,3 +40,18 @@ def check_name(value: str, what: str) -> str:
             "starting with a letter or digit."
         )
     return value
+
+
+@asynccontextmanager
+async def identity_write(
+    db: Database, invalidate: Callable[[], None] | None
+) -> AsyncIterator[AsyncSession]:
+    """``db.transaction()`` for a change to who may do what (policies, projects,
+    resource-group links): cached identities are dropped once it ends (``invalidate``, the
+    auth service's, which tells the other caches)."""
+    try:
+        async with db.transaction() as session:
+            yield session
+    finally:
+        if invalidate is not None:
+            invalidate()

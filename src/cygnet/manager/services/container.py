@@ -81,18 +81,20 @@ def build_services(
     controller = SessionController(Context(db, clock, agents, events, lifecycle))
     storage = StorageProxies(settings.storage_proxies, settings.default_vfolder_host)
     bgtasks = BackgroundTasks(events)
+    sessions = SessionService(db, clock, events, agents, images, controller, storage=storage)
+    auth.on_invalidate(sessions.forget_identities)
     return Services(
         settings=settings,
         events=events,
         agents=agents,
         images=images,
-        sessions=SessionService(db, clock, events, agents, images, controller, storage=storage),
+        sessions=sessions,
         auth=auth,
         system=SystemService(db, clock),
         domains=DomainService(db, clock, auth),
-        policies=ResourcePolicyService(db, clock),
-        resource_groups=ResourceGroupService(db, clock),
-        projects=ProjectService(db, clock),
+        policies=ResourcePolicyService(db, clock, auth.invalidate),
+        resource_groups=ResourceGroupService(db, clock, auth.invalidate),
+        projects=ProjectService(db, clock, auth.invalidate),
         users=UserService(db, clock, auth),
         keypairs=KeyPairService(db, clock, auth),
         agent_admin=AgentService(db, clock),

@@ -7,7 +7,7 @@ policies of the projects in their domain).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from cygnet.common.clock import Clock
@@ -24,7 +24,7 @@ from cygnet.manager.entities import (
     ProjectResourcePolicy,
     UserResourcePolicy,
 )
-from cygnet.manager.services.common import check_name, require_superadmin
+from cygnet.manager.services.common import check_name, identity_write, require_superadmin
 from cygnet.manager.services.validation import validate_slots, validate_vfolder_hosts
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import policies as repo
@@ -106,8 +106,11 @@ def _normalise(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ResourcePolicyService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, invalidate: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
+        self._invalidate = invalidate  # cached identities, after a change
         self._clock = clock
 
     # Shared steps, parameterised by the policy table.
@@ -123,7 +126,7 @@ class ResourcePolicyService:
         require_superadmin(caller)
         check_name(name, "resource policy")
         values = {**defaults, **_normalise(props), "name": name, "created_at": self._clock.now()}
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if await repo.get(session, table, name) is not None:
                 raise AlreadyExists(f"The {table.what} {name!r} already exists.")
             return await repo.create(session, table, values)
@@ -133,7 +136,7 @@ class ResourcePolicyService:
     ) -> E:
         require_superadmin(caller)
         values = _normalise(props)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             found = await repo.update(session, table, name, values)
         if found is None:
             raise ResourcePolicyNotFound(f"The {table.what} {name!r} does not exist.")
@@ -143,7 +146,7 @@ class ResourcePolicyService:
         self, caller: Caller, table: PolicyTable[Any, E], name: str, users: str
     ) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if await repo.get(session, table, name) is None:
                 raise ResourcePolicyNotFound(f"The {table.what} {name!r} does not exist.")
             if await repo.in_use(session, table, name):

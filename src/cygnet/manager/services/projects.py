@@ -7,6 +7,7 @@ only see the projects they belong to and manage none.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,12 @@ from cygnet.common.errors import (
     StillInUse,
 )
 from cygnet.manager.entities import Caller, Project
-from cygnet.manager.services.common import check_name, require_admin, require_domain_admin
+from cygnet.manager.services.common import (
+    check_name,
+    identity_write,
+    require_admin,
+    require_domain_admin,
+)
 from cygnet.manager.services.users import parse_uuids
 from cygnet.manager.services.validation import validate_slots, validate_vfolder_hosts
 from cygnet.manager.store.db import Database
@@ -75,8 +81,11 @@ def _values(props: dict[str, Any]) -> dict[str, Any]:
 
 
 class ProjectService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, invalidate: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
+        self._invalidate = invalidate  # cached identities, after a change
         self._clock = clock
 
     async def _member_of(self, caller: Caller) -> set[uuid.UUID]:
@@ -120,7 +129,7 @@ class ProjectService:
         values = _values({**props, "name": name})
         policy = values.get("resource_policy") or DEFAULT_POLICY
         now = self._clock.now()
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if await domains_repo.get(session, domain_name) is None:
                 raise DomainNotFound(f"Domain {domain_name!r} not found.")
             if await repo.get_by_name(session, domain_name, name) is not None:
@@ -152,7 +161,7 @@ class ProjectService:
         user_ids = parse_uuids(props.get("user_uuids") or [], "user uuid")
         if user_ids and mode not in ("add", "remove"):
             raise InvalidAPIParameters("user_update_mode must be 'add' or 'remove'.")
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             project = await self._managed(session, caller, project_id)
             if props.get("domain_name") not in (None, project.domain_name):
                 raise InvalidAPIParameters("A project cannot move to another domain.")
@@ -188,7 +197,7 @@ class ProjectService:
 
     async def delete(self, caller: Caller, project_id: uuid.UUID) -> None:
         """Deactivate a project (it and its memberships stay)."""
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             await self._managed(session, caller, project_id)
             await repo.update(
                 session, project_id, {"is_active": False, "modified_at": self._clock.now()}
@@ -197,7 +206,7 @@ class ProjectService:
     async def purge(self, caller: Caller, project_id: uuid.UUID) -> None:
         """Remove a project for good, with its memberships and resource-group associations;
         refused while the project has live sessions."""
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             await self._managed(session, caller, project_id)
             live = await sessions_repo.count_live_in_project(session, project_id)
             if live:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,7 +28,7 @@ from cygnet.common.errors import (
     ResourceGroupNotFound,
 )
 from cygnet.manager.entities import Caller, ResourceGroup, UserRole
-from cygnet.manager.services.common import check_name, require_superadmin
+from cygnet.manager.services.common import check_name, identity_write, require_superadmin
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import projects as projects_repo
 from cygnet.manager.store.repositories import resource_groups as repo
@@ -122,8 +122,11 @@ async def _require_group(session: AsyncSession, name: str) -> None:
 
 
 class ResourceGroupService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, invalidate: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
+        self._invalidate = invalidate  # cached identities, after a change
         self._clock = clock
 
     # Reads.
@@ -248,7 +251,7 @@ class ResourceGroupService:
         require_superadmin(caller)
         check_name(name, "scaling group")
         values = {**DEFAULTS, **_normalise(props), "name": name, "created_at": self._clock.now()}
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if await repo.get(session, name) is not None:
                 raise AlreadyExists(f"Scaling group {name!r} already exists.")
             return await repo.create(session, values)
@@ -256,7 +259,7 @@ class ResourceGroupService:
     async def modify(self, caller: Caller, name: str, props: Mapping[str, Any]) -> ResourceGroup:
         require_superadmin(caller)
         values = _normalise(props)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             found = await repo.update(session, name, values)
         if found is None:
             raise ResourceGroupNotFound(f"Scaling group {name!r} not found.")
@@ -265,7 +268,7 @@ class ResourceGroupService:
     async def delete(self, caller: Caller, name: str) -> None:
         """Delete a group and its links; refused while agents belong to it."""
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if await repo.get(session, name) is None:
                 raise ResourceGroupNotFound(f"Scaling group {name!r} not found.")
             if await repo.has_agents(session, name):
@@ -274,7 +277,7 @@ class ResourceGroupService:
 
     async def associate_domain(self, caller: Caller, name: str, domain: str) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             await _require_group(session, name)
             if not await repo.domain_exists(session, domain):
                 raise DomainNotFound(f"Domain {domain!r} not found.")
@@ -285,20 +288,20 @@ class ResourceGroupService:
 
     async def disassociate_domain(self, caller: Caller, name: str, domain: str) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if not await repo.unlink_domain(session, name, domain):
                 raise Conflict(f"Scaling group {name!r} is not associated with domain {domain!r}.")
 
     async def disassociate_all_domain(self, caller: Caller, domain: str) -> int:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if not await repo.domain_exists(session, domain):
                 raise DomainNotFound(f"Domain {domain!r} not found.")
             return await repo.unlink_all_domain(session, domain)
 
     async def associate_project(self, caller: Caller, name: str, project_id: uuid.UUID) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             await _require_group(session, name)
             if await repo.project_domain(session, project_id) is None:
                 raise ProjectNotFound(f"Project {project_id} not found.")
@@ -309,7 +312,7 @@ class ResourceGroupService:
 
     async def disassociate_project(self, caller: Caller, name: str, project_id: uuid.UUID) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if not await repo.unlink_project(session, name, project_id):
                 raise Conflict(
                     f"Scaling group {name!r} is not associated with project {project_id}."
@@ -317,14 +320,14 @@ class ResourceGroupService:
 
     async def disassociate_all_project(self, caller: Caller, project_id: uuid.UUID) -> int:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if await repo.project_domain(session, project_id) is None:
                 raise ProjectNotFound(f"Project {project_id} not found.")
             return await repo.unlink_all_project(session, project_id)
 
     async def associate_keypair(self, caller: Caller, name: str, access_key: str) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             await _require_group(session, name)
             if await repo.keypair_owner(session, access_key) is None:
                 raise KeyPairNotFound(f"Keypair {access_key!r} not found.")
@@ -335,7 +338,7 @@ class ResourceGroupService:
 
     async def disassociate_keypair(self, caller: Caller, name: str, access_key: str) -> None:
         require_superadmin(caller)
-        async with self._db.transaction() as session:
+        async with identity_write(self._db, self._invalidate) as session:
             if not await repo.unlink_keypair(session, name, access_key):
                 raise Conflict(
                     f"Scaling group {name!r} is not associated with keypair {access_key!r}."

@@ -5,6 +5,7 @@ controller does the work and this service waits for it where the protocol blocks
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from cygnet.common.errors import (
     InsufficientPrivilege,
     InvalidAPIParameters,
     KernelNotFound,
-    SessionAlreadyExists,
     SessionNotFound,
     SessionTerminatedWhileWaiting,
 )
@@ -29,7 +29,6 @@ from cygnet.common.lifecycle import (
     ended_before_start,
 )
 from cygnet.common.memo import Memo
-from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
 from cygnet.manager.agents.registry import AgentRegistry
 from cygnet.manager.events import EventBus, Subscription
@@ -39,6 +38,7 @@ from cygnet.manager.lifecycle.restart import restart as restart_session
 from cygnet.manager.services.common import require_superadmin
 from cygnet.manager.services.images import ImageEntry, ImageService
 from cygnet.manager.services.sessions import creation, mounts
+from cygnet.manager.services.sessions.enqueue import Enqueuer, Request
 from cygnet.manager.services.sessions.spec import CreatedSession, SessionSpec
 from cygnet.manager.services.vfolders.access import FolderAccess
 from cygnet.manager.storage import StorageProxies
@@ -49,6 +49,9 @@ from cygnet.manager.store.repositories.sessions import SessionChange
 
 RUNNING_LIKE = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
 SLOT_TYPES_TTL = 2.0  # the slot types agents offer, read again at most this often (or on a miss)
+# Who a session is for and where it may run (keypair, policy, project, resource group), kept
+# this long per caller and request; dropped at once when this manager changes identities.
+IDENTITY_TTL = 2.0
 ENDING = (SessionStatus.TERMINATING, *DEAD_SESSION_STATUSES)
 
 
@@ -87,6 +90,9 @@ class SessionService:
         self.images = images
         self.controller = controller
         self._slot_types: Memo[int, dict[str, str]] = Memo(clock, SLOT_TYPES_TTL)
+        self._identities: Memo[tuple[Any, ...], creation.Target] = Memo(clock, IDENTITY_TTL)
+        self._identity_generation = 0
+        self._enqueuer = Enqueuer(db, clock)
         self.wait_settings = wait or WaitSettings()
 
     @property
@@ -177,11 +183,44 @@ class SessionService:
     ) -> creation.Prepared:
         return creation.build(target, image, spec, slot_types, self.images.check_resources)
 
+    def forget_identities(self) -> None:
+        """Drop the cached owners, projects and resource groups (after a change to keypairs,
+        users, domains, projects, policies or resource-group links). A lookup under way
+        keeps what it read to itself."""
+        self._identity_generation += 1
+        self._identities.forget()
+
+    async def _target(self, caller: e.Caller, spec: SessionSpec) -> creation.Target:
+        # every field of the spec that resolve_target reads, but the dependencies
+        key = (
+            self._identity_generation,
+            caller,
+            spec.owner_access_key,
+            spec.group,
+            spec.resource_group,
+            spec.type,
+        )
+
+        async def load() -> creation.Target:
+            async with self.db.read() as tx:
+                return await creation.resolve_target(
+                    tx, caller, dataclasses.replace(spec, dependencies=[])
+                )
+
+        target, _ = await self._identities.get(key, load)
+        if spec.dependencies:
+            async with self.db.read() as tx:
+                dependencies = await creation.resolve_dependencies(
+                    tx, target.owner, spec.dependencies
+                )
+            target = dataclasses.replace(target, dependencies=dependencies)
+        return target
+
     async def create(self, caller: e.Caller, spec: SessionSpec) -> CreatedSession:
-        # Everything is read and checked first; the write transaction opens no other
-        # connection (on SQLite, a writer waiting for a second connection could starve).
-        async with self.db.read() as tx:
-            target = await creation.resolve_target(tx, caller, spec)
+        # Everything is read and checked first; the write (one transaction for the sessions
+        # of concurrent creates, see enqueue.py) opens no other connection (on SQLite, a
+        # writer waiting for a second connection could starve).
+        target = await self._target(caller, spec)
         image = await self.images.resolve(
             spec.image, spec.architecture, resource_group=target.resource_group
         )
@@ -198,39 +237,11 @@ class SessionService:
         if spec.mounts or spec.mount_map or spec.mount_ids or spec.mount_id_map:
             found = await self._mounts(caller, target.owner, spec)
             prepared.values["vfolder_mounts"] = [m.to_json() for m in found]
-        name = prepared.values["name"]
-        async with self.db.transaction() as tx:
-            existing = await repo.find_live_by_name(tx, target.owner.user_uuid, name)
-            if existing is not None:
-                if spec.reuse and existing.image == prepared.image.name:
-                    return CreatedSession(session=existing, created=False)
-                raise SessionAlreadyExists(
-                    f"A session named {name!r} already exists"
-                    + (" with another image." if spec.reuse else "."),
-                    data={"existingSessionId": str(existing.id)},
-                )
-            policy = target.owner.keypair_policy
-            if policy and (
-                policy.max_pending_session_count or policy.max_pending_session_resource_slots
-            ):  # read what waits only where a limit needs it
-                key = target.owner.access_key
-                creation.check_pending_limits(
-                    policy,
-                    await repo.count_pending(tx, key),
-                    (
-                        await repo.pending_slots(tx, key)
-                        if policy.max_pending_session_resource_slots
-                        else ResourceSlot()
-                    ),
-                    ResourceSlot.from_json(prepared.values["requested_slots"]),
-                )
-            session = await repo.insert(
-                tx,
-                prepared.values,
-                prepared.kernels,
-                self.clock.now(),
-                depends_on=target.dependencies,
-            )
+        session, created = await self._enqueuer.enqueue(
+            Request(prepared, target.owner, target.dependencies, spec.reuse)
+        )
+        if not created:
+            return CreatedSession(session=session, created=False)
         for event in (
             e.SessionEvent(
                 name="session_enqueued",

@@ -4,12 +4,13 @@ lifecycle tables and recorded), and the occupancy the manager has booked on each
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -179,6 +180,86 @@ async def _convert(session: AsyncSession, rows: Sequence[m.SessionRow]) -> list[
 # -- creation and lookups -------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """The rows of one session to insert: its values, its kernels' and its dependencies."""
+
+    values: dict[str, Any]
+    kernels: list[dict[str, Any]]
+    depends_on: Sequence[uuid.UUID] = ()
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``rows`` grouped by their keys (one multi-row insert per group; column defaults fill
+    what a group leaves out)."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return list(groups.values())
+
+
+async def insert_many(
+    session: AsyncSession, new: Sequence[NewSession], now: datetime
+) -> list[e.Session]:
+    """Insert PENDING sessions with their PENDING kernels, record their first status and
+    their dependencies: one multi-row insert per table, nothing read back but the display
+    names. A live session of the same owner and name raises ``IntegrityError`` (the whole
+    statement fails: see ``insert`` for one session with the API's error)."""
+    status, kstatus = SessionStatus.PENDING, KernelStatus.PENDING
+    history = {status.value: now.isoformat()}
+    sessions = [
+        {
+            **n.values,
+            "status": status.value,
+            "status_changed": now,
+            "status_history": history,
+            "created_at": now,
+        }
+        for n in new
+    ]
+    kernels = [
+        {**k, "status": kstatus.value, "status_changed": now, "created_at": now}
+        for n in new
+        for k in n.kernels
+    ]
+    changes = [
+        {
+            "session_id": n.values["id"],
+            "entity": "session",
+            "entity_id": n.values["id"],
+            "status": status.value,
+            "at": now,
+        }
+        for n in new
+    ] + [
+        {
+            "session_id": k["session_id"],
+            "entity": "kernel",
+            "entity_id": k["id"],
+            "status": kstatus.value,
+            "at": now,
+        }
+        for k in kernels
+    ]
+    dependencies = [
+        {"session_id": n.values["id"], "depends_on": d} for n in new for d in n.depends_on
+    ]
+    for group in _same_keys(sessions):
+        await session.execute(sa_insert(S), group)
+    if kernels:
+        await session.execute(sa_insert(K), kernels)
+    await session.execute(sa_insert(m.StatusChangeRow), changes)
+    if dependencies:
+        await session.execute(sa_insert(m.SessionDependencyRow), dependencies)
+    # The entities come from the values (transient rows, never added to the session).
+    rows = []
+    for n, values in zip(new, sessions, strict=True):
+        row = S(**values)
+        row.kernels = [K(**k) for k in kernels if k["session_id"] == n.values["id"]]
+        rows.append(row)
+    return await _convert(session, rows)
+
+
 async def insert(
     session: AsyncSession,
     values: dict[str, Any],
@@ -190,47 +271,34 @@ async def insert(
     """Insert a PENDING session with its PENDING kernels and record their first status.
 
     A live session of the same owner and name raises ``SessionAlreadyExists``."""
-    status = SessionStatus.PENDING
-    row = S(
-        **values,
-        status=status,
-        status_changed=now,
-        status_history={status.value: now.isoformat()},
-        created_at=now,
-    )
-    row.kernels = [
-        K(**k, status=KernelStatus.PENDING, status_changed=now, created_at=now) for k in kernels
-    ]
     try:
         async with session.begin_nested():
-            session.add(row)
-            await session.flush()
+            return (await insert_many(session, [NewSession(values, kernels, depends_on)], now))[0]
     except IntegrityError:
         existing = await find_live_by_name(session, values["user_uuid"], values["name"])
         raise SessionAlreadyExists(
             f"A session named {values['name']!r} already exists.",
             data={"existingSessionId": str(existing.id) if existing else None},
         ) from None
-    session.add_all(
-        [
-            m.StatusChangeRow(
-                session_id=row.id, entity="session", entity_id=row.id, status=status, at=now
-            ),
-            *(
-                m.StatusChangeRow(
-                    session_id=row.id,
-                    entity="kernel",
-                    entity_id=k.id,
-                    status=KernelStatus.PENDING,
-                    at=now,
-                )
-                for k in row.kernels
-            ),
-            *(m.SessionDependencyRow(session_id=row.id, depends_on=d) for d in depends_on),
-        ]
+
+
+async def find_live_by_names(
+    session: AsyncSession, wanted: Collection[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], e.Session]:
+    """The live sessions among ``wanted`` (owner, name) pairs, by pair."""
+    if not wanted:
+        return {}
+    stmt = select(S).where(
+        S.name.in_({name for _, name in wanted}),
+        S.user_uuid.in_({user for user, _ in wanted}),
+        S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
     )
-    await session.flush()
-    return (await _convert(session, [row]))[0]
+    rows = [
+        row
+        for row in (await session.execute(stmt)).scalars()
+        if (row.user_uuid, row.name) in wanted
+    ]
+    return {(s.user_uuid, s.name): s for s in await _convert(session, rows)}
 
 
 async def get(session: AsyncSession, session_id: uuid.UUID) -> e.Session | None:
@@ -431,6 +499,10 @@ class SessionChange:
     @property
     def status_info(self) -> str | None:
         return self._row.status_info
+
+    @property
+    def status_changed(self) -> datetime:
+        return self._row.status_changed
 
     @property
     def session_type(self) -> SessionType:
