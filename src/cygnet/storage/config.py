@@ -62,6 +62,14 @@ class StorageSettings(CygnetSettings):
     fsync_uploads: bool = Field(
         default=False, description="fsync each uploaded file once, when it completes"
     )
+    client_send_buffer: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description=(
+            "socket send buffer of client connections in bytes (the kernel caps it at "
+            "net.core.wmem_max); 0 leaves it to the kernel's autotuning"
+        ),
+    )
     log_level: str = "INFO"
     volumes: dict[str, VolumeSettings] = Field(default_factory=dict)
 

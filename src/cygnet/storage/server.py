@@ -109,7 +109,9 @@ class StorageProxy:
 
     async def _listen_client(self) -> str:
         sock = listening_socket(self.settings.host, self.settings.client_port)
-        self._client_server = HTTPServer(self.client_app)
+        self._client_server = HTTPServer(
+            self.client_app, send_buffer=self.settings.client_send_buffer
+        )
         try:
             await self._client_server.start(sock)
         except BaseException:

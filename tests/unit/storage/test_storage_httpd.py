@@ -328,3 +328,21 @@ async def test_stop_ends_stalled_transfers(tmp_path: Path) -> None:
     await server.stop(grace=0.2)
     assert loop.time() - t0 < 5
     await c.close()
+
+
+async def test_client_connections_get_the_send_buffer() -> None:
+    wanted = (1 << 20) + 4096  # not a size the kernel picks by itself
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = HTTPServer(echo, io_threads=2, send_buffer=wanted)
+    await server.start(sock)
+    try:
+        client = await Client.connect(sock.getsockname()[1])
+        await client.send(_request("GET", "/"))
+        assert (await client.response())[0] == 200
+        [conn] = server._connections.values()
+        assert conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * wanted
+        client.writer.close()
+        await client.writer.wait_closed()
+    finally:
+        await server.stop(grace=1)

@@ -605,8 +605,12 @@ def _phrase(status: int) -> str:
 class HTTPServer:
     """Serves ``app`` on a listening socket until ``stop``."""
 
-    def __init__(self, app: ASGIApp, *, io_threads: int = IO_THREADS) -> None:
+    def __init__(self, app: ASGIApp, *, io_threads: int = IO_THREADS, send_buffer: int = 0) -> None:
         self.app = app
+        # A fixed send buffer (0: the kernel's autotuning, which starts small): on the VM this
+        # was measured on, 8 MiB made 1 GiB downloads over loopback 1.5-1.7x faster and much
+        # steadier (benchmarks/storage_io.py, 3 paired runs).
+        self.send_buffer = send_buffer
         self.executor = ThreadPoolExecutor(io_threads, thread_name_prefix="storage-io")
         self.stopping = False
         self._listener: socket.socket | None = None
@@ -633,6 +637,8 @@ class HTTPServer:
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.send_buffer:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
             conn = _Connection(self, sock)
             task = asyncio.create_task(conn.serve())
             self._connections[task] = conn
