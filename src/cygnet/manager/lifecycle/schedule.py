@@ -14,6 +14,8 @@ books is exactly what the kernels table says holds resources."""
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 import uuid
 from collections import defaultdict
@@ -46,12 +48,20 @@ def profile_for(group: e.ResourceGroup | None) -> Profile:
     """The group's profile; an unknown scheduler or bad options fall back to FIFO (logged),
     so that a typo in one group's settings does not stop scheduling."""
     if group is None:
-        return build_profile(DEFAULT_SCHEDULER)
+        return _profile(DEFAULT_SCHEDULER, "{}")
+    opts = json.dumps(group.scheduler_opts or {}, sort_keys=True, default=str)
     try:
-        return build_profile(group.scheduler or DEFAULT_SCHEDULER, group.scheduler_opts)
+        return _profile(group.scheduler or DEFAULT_SCHEDULER, opts)
     except (KeyError, ValueError, TypeError) as exc:
         log.error("resource group %s: bad scheduler settings (%s); using fifo", group.name, exc)
-        return build_profile(DEFAULT_SCHEDULER)
+        return _profile(DEFAULT_SCHEDULER, "{}")
+
+
+@functools.lru_cache(maxsize=256)
+def _profile(scheduler: str, opts: str) -> Profile:
+    """Profiles by scheduler and options (as sorted JSON): plugins keep no state of their own
+    (a cycle's state lives in ``CycleState``), so one profile serves every pass."""
+    return build_profile(scheduler, json.loads(opts))
 
 
 def run_cycles(
@@ -95,17 +105,20 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
         now = ctx.clock.now()
         snapshot = build_snapshot(now, pending, agents, booked, inputs, ctx.scheduler.plugin_state)
         profiles = {
-            s.resource_group: profile_for(inputs.resource_groups.get(s.resource_group))
-            for s in pending
+            name: profile_for(inputs.resource_groups.get(name))
+            for name in {s.resource_group for s in pending}
         }
         results, after = run_cycles(snapshot, profiles)
         ctx.scheduler.plugin_state = dict(after.plugin_state)
         addresses = {a.id: a.address for a in agents}
         by_id = {s.id: s for s in pending}
         explanations: dict[uuid.UUID, dict[str, Any]] = {}
+        decided = [p.session_id for r in results for p in r.placed]
+        decided += [sid for r in results for sid in r.cancelled]
+        changes = {c.id: c for c in await repo.change_many(tx, decided)}  # one query
         for result in results:
             for placement in result.placed:
-                change = await repo.change(tx, placement.session_id)
+                change = changes.get(placement.session_id)
                 if change is None or change.status != SessionStatus.PENDING:
                     continue
                 for kp in placement.kernels:
@@ -119,7 +132,7 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
                 events.extend(change.events)
                 scheduled.append(placement.session_id)
             for session_id, why in result.cancelled.items():
-                change = await repo.change(tx, session_id)
+                change = changes.get(session_id)
                 if change is None or change.status != SessionStatus.PENDING:
                     continue
                 reason = why.split(":", 1)[0].strip()
