@@ -16,7 +16,7 @@ import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -294,7 +294,7 @@ class Agent:
             image = await self.find_image(request.image)
             requested = _requested_slots(request.resources)
             try:
-                allocation = self.allocator.allocate(requested)
+                allocation = self.allocator.allocate(requested, _wanted(request.devices))
             except InsufficientCapacity as exc:
                 raise InsufficientResources(f"agent {self.id}: {exc}") from None
             scratch = self.data_dir / "scratch" / str(request.kernel_id)
@@ -702,6 +702,18 @@ def _requested_slots(resources: dict[str, str]) -> ResourceSlot:
     if requested.get_or_zero("mem") == 0:
         defaults["mem"] = Decimal(DEFAULT_MEM)
     return requested + ResourceSlot(defaults) if defaults else requested
+
+
+def _wanted(devices: dict[str, dict[str, str]] | None) -> dict[str, dict[str, Decimal]]:
+    """The manager's device booking as amounts; a slot whose amounts do not parse is left to
+    the allocator's own choice."""
+    wanted: dict[str, dict[str, Decimal]] = {}
+    for slot, parts in (devices or {}).items():
+        try:
+            wanted[slot] = {str(d): Decimal(str(n)) for d, n in parts.items()}
+        except InvalidOperation:
+            continue
+    return wanted
 
 
 def _container_id(record: KernelRecord) -> str:

@@ -75,8 +75,11 @@ class DeviceMap(abc.ABC):
     def free_per_device(self) -> dict[str, Decimal]:
         return {d: self._capacity[d] - self._used[d] for d in self._capacity}
 
-    def allocate(self, amount: Decimal) -> dict[str, Decimal]:
-        """Take ``amount`` and return device id -> amount taken; all or nothing."""
+    def allocate(
+        self, amount: Decimal, wanted: Mapping[str, Decimal] | None = None
+    ) -> dict[str, Decimal]:
+        """Take ``amount`` and return device id -> amount taken; all or nothing. ``wanted``
+        (the manager's choice) is taken as it is when it adds up to ``amount`` and fits."""
         self._check_amount(amount)
         if amount == 0:
             return {}
@@ -85,7 +88,10 @@ class DeviceMap(abc.ABC):
         if amount > total_free:
             largest = max(free.values(), default=_ZERO)
             raise InsufficientCapacity(self.slot_name, amount, total_free, largest)
-        placement = self._place(amount, free)
+        if wanted is not None and self._fits(amount, wanted, free):
+            placement = {d: part for d, part in wanted.items() if part > 0}
+        else:
+            placement = self._place(amount, free)
         for device_id, part in placement.items():
             self._used[device_id] += part
         return placement
@@ -111,6 +117,19 @@ class DeviceMap(abc.ABC):
                 raise InsufficientCapacity(self.slot_name, part, free, free)
         for device_id, part in allocation.items():
             self._used[device_id] += part
+
+    def _fits(
+        self, amount: Decimal, wanted: Mapping[str, Decimal], free: dict[str, Decimal]
+    ) -> bool:
+        """Whether ``wanted`` is a valid placement of ``amount`` on what is free now."""
+        try:
+            for device_id, part in wanted.items():
+                self._check_device_part(device_id, part)
+                if part % self.quantum != 0 or part > free[device_id]:
+                    return False
+        except (ValueError, InvalidOperation):
+            return False
+        return sum(wanted.values(), _ZERO) == amount
 
     def _check_amount(self, amount: Decimal) -> None:
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
@@ -320,8 +339,15 @@ class ResourceAllocator:
     def free(self) -> ResourceSlot:
         return self.capacity() - self.occupied()
 
-    def allocate(self, requested: ResourceSlot) -> Allocation:
-        """Take every non-zero slot of ``requested``, or nothing (raises InsufficientCapacity)."""
+    def allocate(
+        self,
+        requested: ResourceSlot,
+        devices: Mapping[str, Mapping[str, Decimal]] | None = None,
+    ) -> Allocation:
+        """Take every non-zero slot of ``requested``, or nothing (raises InsufficientCapacity).
+        ``devices`` gives, per accelerator slot, the devices to take when they still fit (the
+        manager's booking); otherwise, and for ``cpu``/``mem``, the allocator chooses."""
+        booked = devices or {}
         maps = self._maps()
         wanted = {slot: amount for slot, amount in requested.items() if amount != 0}
         for slot, amount in wanted.items():
@@ -335,7 +361,8 @@ class ResourceAllocator:
                     self.mem.allocate(nbytes)
                     taken["mem"] = {MEM_KEY: Decimal(nbytes)}
                 else:
-                    taken[slot] = maps[slot].allocate(amount)
+                    prefer = booked.get(slot) if slot in self.accelerators else None
+                    taken[slot] = maps[slot].allocate(amount, prefer)
         except BaseException:
             self._release_parts(taken)
             raise

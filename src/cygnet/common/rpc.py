@@ -224,6 +224,10 @@ class CreateKernel(Message):
     # The per-session network the kernels of a cluster session (cluster_size > 1) join, so
     # they reach each other by hostname; None (single-kernel sessions): the runtime's default.
     cluster_network: str | None = None
+    # The devices the manager's scheduler booked for accelerator slots (slot -> {device id:
+    # amount}); the agent takes them when they are still free, else chooses itself (and says
+    # what it took in ``KernelCreated.allocation``). None: the agent chooses.
+    devices: dict[str, dict[str, str]] | None = None
 
 
 class DestroyKernel(Message):

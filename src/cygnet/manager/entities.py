@@ -263,6 +263,8 @@ class Kernel:
     started_at: datetime | None
     terminated_at: datetime | None
     exit_code: int | None
+    # slot -> {device/unit id: amount}: the scheduler's device booking, then the agent's
+    allocation: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:

@@ -100,10 +100,18 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
         agents = ctx.agents.schedulable(
             await agents_repo.list_all(tx, statuses=[AgentStatus.ALIVE])
         )
-        booked = await repo.occupancy(tx)
+        booked = await repo.bookings(tx)
         inputs = await scheduling.inputs(tx, pending)
         now = ctx.clock.now()
-        snapshot = build_snapshot(now, pending, agents, booked, inputs, ctx.scheduler.plugin_state)
+        snapshot = build_snapshot(
+            now,
+            pending,
+            agents,
+            booked.slots,
+            inputs,
+            ctx.scheduler.plugin_state,
+            holdings=booked.holdings,
+        )
         profiles = {
             name: profile_for(inputs.resource_groups.get(name))
             for name in {s.resource_group for s in pending}
@@ -126,7 +134,12 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
                         kp.kernel_id,
                         KernelStatus.SCHEDULED,
                         now,
-                        values={"agent_id": kp.agent_id, "agent_addr": addresses[kp.agent_id]},
+                        values={
+                            "agent_id": kp.agent_id,
+                            "agent_addr": addresses[kp.agent_id],
+                            # the devices booked, sent to the agent when the kernel starts
+                            "allocation": {slot: dict(parts) for slot, parts in kp.devices.items()},
+                        },
                     )
                 change.to(SessionStatus.SCHEDULED, now, reason="scheduled")
                 events.extend(change.events)

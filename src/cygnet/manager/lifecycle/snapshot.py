@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cygnet.common.images import with_tag
@@ -13,6 +14,7 @@ from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
 from cygnet.manager.scheduler import DependencyOutcome, Snapshot, SnapshotBuilder
 from cygnet.manager.store.repositories.scheduling import DependencyState, SchedulingInputs
+from cygnet.manager.store.repositories.sessions import Holding
 
 _FAILED_ENDS = (SessionStatus.CANCELLED, SessionStatus.ERROR)
 
@@ -34,12 +36,17 @@ def build_snapshot(
     booked: Mapping[str, ResourceSlot],
     inputs: SchedulingInputs,
     plugin_state: Mapping[str, Any],
+    holdings: Mapping[str, Sequence[Holding]] | None = None,
 ) -> Snapshot:
+    """``holdings``: the live kernels on each agent with their devices, for the per-device
+    free room of accelerator slots (agents whose devices are known from registration)."""
     slot_types: dict[str, str] = {}
     for agent in agents:
         slot_types.update(agent.slot_types)
     builder = SnapshotBuilder(now, slot_types=slot_types, plugin_state=plugin_state)
     for agent in agents:
+        capacity = device_capacity(agent)
+        devices, units = device_room(capacity, (holdings or {}).get(agent.id, ()))
         builder.agent(
             agent.id,
             capacity=agent.available_slots,
@@ -48,6 +55,8 @@ def build_snapshot(
             architecture=agent.architecture,
             schedulable=agent.schedulable,
             images=[with_tag(str(i.get("name", ""))) for i in agent.images],
+            devices=devices or None,
+            device_unit=units or None,
             metrics=_metrics(agent.live_stat),
         )
     for session in pending:
@@ -76,6 +85,84 @@ def build_snapshot(
     for dep_id, state in inputs.dependency_states.items():
         builder.dependency(dep_id, dependency_outcome(state), state.name)
     return builder.build()
+
+
+def device_capacity(agent: e.Agent) -> dict[str, dict[str, Decimal]]:
+    """Per accelerator slot, each device's capacity, from what the agent registered
+    (``compute_plugins[plugin]["devices"][i]["slots"]``); only slots the agent offers."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for plugin in agent.compute_plugins.values():
+        if not isinstance(plugin, Mapping):
+            continue
+        for device in plugin.get("devices") or ():
+            device_id = str(device.get("device_id", ""))
+            for slot, cap in (device.get("slots") or {}).items():
+                if slot in ("cpu", "mem") or slot not in agent.available_slots:
+                    continue
+                try:
+                    amount = Decimal(str(cap))
+                except InvalidOperation:
+                    continue
+                if amount.is_finite() and amount > 0:
+                    out.setdefault(slot, {})[device_id] = amount
+    return out
+
+
+def device_room(
+    capacity: Mapping[str, Mapping[str, Decimal]], holdings: Sequence[Holding]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The free room on each device (``{slot: {device: free}}``) and one device's capacity
+    per slot (the largest): capacity less what the kernels hold there. A kernel's amount that
+    its allocation does not place (recorded before devices were, or an agent that did not
+    say) is taken where the agent's allocator would have put it: the best-fitting device."""
+    devices: dict[str, dict[str, str]] = {}
+    units: dict[str, str] = {}
+    for slot, caps in capacity.items():
+        free = dict(caps)
+        unplaced: list[Decimal] = []
+        for holding in holdings:
+            want = holding.requested.get_or_zero(slot)
+            placed = Decimal(0)
+            for device_id, part in (holding.allocation.get(slot) or {}).items():
+                amount = _decimal(part)
+                if str(device_id) in free and amount > 0:
+                    free[str(device_id)] -= amount
+                    placed += amount
+            if want > placed:
+                unplaced.append(want - placed)
+        for amount in sorted(unplaced, reverse=True):
+            _take(free, amount)
+        devices[slot] = {d: _plain(max(f, Decimal(0))) for d, f in free.items()}
+        units[slot] = _plain(max(caps.values()))
+    return devices, units
+
+
+def _take(free: dict[str, Decimal], amount: Decimal) -> None:
+    """Take ``amount`` from the best-fitting device, else from the fullest ones first."""
+    fits = [d for d, f in free.items() if f >= amount]
+    if fits:
+        best = min(fits, key=lambda d: free[d])
+        free[best] -= amount
+        return
+    for device_id in sorted(free, key=lambda d: free[d]):
+        if amount <= 0:
+            break
+        part = min(max(free[device_id], Decimal(0)), amount)
+        free[device_id] -= part
+        amount -= part
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+    return number if number.is_finite() else Decimal(0)
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _usage_and_limits(

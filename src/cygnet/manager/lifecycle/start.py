@@ -142,6 +142,7 @@ def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
         cluster_idx=kernel.cluster_idx,
         cluster_hostname=kernel.cluster_hostname,
         cluster_network=cluster_network_name(session),
+        devices=kernel.allocation or None,  # the scheduler's device booking
     )
 
 
@@ -250,9 +251,13 @@ async def _start_one(ctx: Context, session: e.Session, limit: asyncio.Semaphore)
 def _record(change: SessionChange, outcome: _Started, now: datetime) -> None:
     """Write what starting one session gave: RUNNING, or CANCELLED (``failed-to-start``)."""
     for kernel_id, reply in outcome.created.items():
-        change.set_kernel(
-            kernel_id, container_id=reply.container_id, occupied_slots=reply.occupied_slots
-        )
+        values: dict[str, Any] = {
+            "container_id": reply.container_id,
+            "occupied_slots": reply.occupied_slots,
+        }
+        if reply.allocation:  # what the agent took replaces the booking
+            values["allocation"] = reply.allocation
+        change.set_kernel(kernel_id, **values)
     if change.status != SessionStatus.CREATING:
         return  # destroyed meanwhile: terminate takes over
     if outcome.failures:

@@ -106,6 +106,9 @@ class KernelRow(Base):
     architecture: Mapped[str] = mapped_column(String(32))
     requested_slots: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     occupied_slots: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # slot -> {device/unit id: amount}: the scheduler's device booking (SCHEDULED), then what
+    # the agent allocated (RUNNING)
+    allocation: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

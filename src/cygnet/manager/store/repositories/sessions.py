@@ -126,6 +126,7 @@ def _kernel(row: m.KernelRow) -> e.Kernel:
         started_at=row.started_at,
         terminated_at=row.terminated_at,
         exit_code=row.exit_code,
+        allocation={k: dict(v) for k, v in (row.allocation or {}).items()},
     )
 
 
@@ -400,15 +401,39 @@ async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> li
     return [_kernel(row) for row in (await session.execute(stmt)).scalars()]
 
 
-async def occupancy(session: AsyncSession) -> dict[str, ResourceSlot]:
-    """What the manager has booked on each agent: the requests of its placed, live kernels."""
-    stmt = select(K.agent_id, K.requested_slots).where(
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What one placed, live kernel holds on its agent: its request and, per slot, the devices
+    (the scheduler's booking until the agent reports its allocation; empty when unknown)."""
+
+    requested: ResourceSlot
+    allocation: Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Bookings:
+    slots: dict[str, ResourceSlot]  # agent id -> the sum of its kernels' requests
+    holdings: dict[str, list[Holding]]  # agent id -> its kernels (for per-device room)
+
+
+async def bookings(session: AsyncSession) -> Bookings:
+    """What the manager has booked on each agent (one query): the requests of its placed, live
+    kernels, in total and kernel by kernel with their devices."""
+    stmt = select(K.agent_id, K.requested_slots, K.allocation).where(
         K.agent_id.is_not(None), K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
     )
     booked: dict[str, ResourceSlot] = {}
-    for agent_id, slots in (await session.execute(stmt)).all():
-        booked[agent_id] = booked.get(agent_id, ResourceSlot()) + ResourceSlot.from_json(slots)
-    return booked
+    holdings: dict[str, list[Holding]] = {}
+    for agent_id, slots, allocation in (await session.execute(stmt)).all():
+        requested = ResourceSlot.from_json(slots)
+        booked[agent_id] = booked.get(agent_id, ResourceSlot()) + requested
+        holdings.setdefault(agent_id, []).append(Holding(requested, allocation or {}))
+    return Bookings(booked, holdings)
+
+
+async def occupancy(session: AsyncSession) -> dict[str, ResourceSlot]:
+    """What the manager has booked on each agent: the requests of its placed, live kernels."""
+    return (await bookings(session)).slots
 
 
 async def count_live(session: AsyncSession, access_key: str) -> int:
