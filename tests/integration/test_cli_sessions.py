@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -20,74 +18,17 @@ import pytest
 
 from cygnet.testing.agents import LocalCluster
 from cygnet.testing.builders import add_user
+from cygnet.testing.cli import SCRIPT, Cygnet, cli_env
 
 PYTHON_IMAGE = {"process": "python", "docker": "cygnet/python:3.11"}
-CLEAN_ENV = {
-    f"{prefix}{name}"
-    for prefix in ("CYGNET_", "BACKEND_")
-    for name in ("ENDPOINT", "ACCESS_KEY", "SECRET_KEY", "DOMAIN", "GROUP", "PROFILE")
-}
-# The installed console script (the launcher, which also loads the manager and the agent: about
-# 1.5 s a start) is used for ``cygnet run``; the other commands go straight to the client's CLI.
-SCRIPT = Path(sys.executable).with_name("cygnet")
-CLIENT_CLI = [sys.executable, "-m", "cygnet.client.cli.main"]
 
 
 def unique(prefix: str = "cli") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cygnet:
-    """Runs ``cygnet`` as a subprocess with a keypair and a config dir of its own."""
-
-    env: dict[str, str]
-    cwd: Path
-    script: bool = False
-
-    def argv(self, *args: str) -> list[str]:
-        return [str(SCRIPT), *args] if self.script else [*CLIENT_CLI, *args]
-
-    async def __call__(self, *args: str, stdin: str | None = None) -> Done:
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv(*args),
-            env=self.env,
-            cwd=self.cwd,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(
-            proc.communicate(stdin.encode() if stdin is not None else None), 120
-        )
-        assert proc.returncode is not None
-        return Done(proc.returncode, out.decode(), err.decode())
-
-    async def ok(self, *args: str) -> Done:
-        done = await self(*args)
-        assert done.code == 0, (args, done.code, done.out, done.err)
-        assert "Traceback" not in done.out + done.err, done.err
-        return done
-
-
 def make_cli(cluster: LocalCluster, home: Path, **keys: str) -> Cygnet:
-    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-    env.update(cluster.manager.env())
-    env.update(keys)
-    env["CYGNET_CONFIG_DIR"] = str(home / "config")
-    env["HOME"] = str(home)
-    env["COLUMNS"] = "200"
-    return Cygnet(env, home)
+    return Cygnet(cli_env(cluster.manager.env(), home, **keys), home)
 
 
 @pytest.fixture(scope="module")

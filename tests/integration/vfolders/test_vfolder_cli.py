@@ -6,16 +6,10 @@ invitations, clone with its progress, trash/restore/purge, and bad input."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
-import os
-import sys
 import uuid
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,14 +18,9 @@ from cygnet.client.sdk.config import APIConfig
 from cygnet.client.sdk.session import AsyncAPISession
 from cygnet.client.sdk.vfolder_transfers import TransferJournal, part_path
 from cygnet.testing.builders import SeededUser
+from cygnet.testing.cli import Cygnet, cli_env
 from cygnet.testing.cluster import LocalManager
 
-CLIENT_CLI = [sys.executable, "-m", "cygnet.client.cli.main"]
-CLEAN_ENV = {
-    f"{prefix}{name}"
-    for prefix in ("CYGNET_", "BACKEND_")
-    for name in ("ENDPOINT", "ACCESS_KEY", "SECRET_KEY", "DOMAIN", "GROUP", "PROFILE")
-}
 MIB = 1 << 20
 
 
@@ -45,22 +34,8 @@ def pattern(size: int, seed: int = 0) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cygnet:
-    """``cygnet`` as a subprocess with one user's keypair and a config dir of its own."""
-
-    env: dict[str, str]
-    cwd: Path
+class VFolderCLI(Cygnet):
+    """``cygnet`` with one user's keypair (and an SDK session with the same keypair)."""
 
     @property
     def config_dir(self) -> Path:
@@ -77,61 +52,29 @@ class Cygnet:
             )
         )
 
-    async def __call__(self, *args: str) -> Done:
-        proc = await asyncio.create_subprocess_exec(
-            *CLIENT_CLI,
-            *args,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-        assert proc.returncode is not None
-        return Done(proc.returncode, out.decode(), err.decode())
 
-    async def ok(self, *args: str) -> Done:
-        done = await self(*args)
-        assert done.code == 0, (args, done.code, done.out, done.err)
-        assert "Traceback" not in done.out + done.err, done.err
-        return done
-
-    async def fails(self, *args: str, code: int = 1) -> Done:
-        done = await self(*args)
-        assert done.code == code, (args, done.code, done.out, done.err)
-        assert "Traceback" not in done.out + done.err, done.err
-        return done
-
-
-def make_cli(local: LocalManager, user: SeededUser, home: Path) -> Cygnet:
-    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-    env.update(local.env())
-    env.update(
-        CYGNET_ACCESS_KEY=user.access_key,
-        CYGNET_SECRET_KEY=user.secret_key,
-        CYGNET_CONFIG_DIR=str(home / "config"),
-        HOME=str(home),
-        COLUMNS="200",
+def make_cli(local: LocalManager, user: SeededUser, home: Path) -> VFolderCLI:
+    env = cli_env(
+        local.env(), home, CYGNET_ACCESS_KEY=user.access_key, CYGNET_SECRET_KEY=user.secret_key
     )
-    return Cygnet(env, home)
+    return VFolderCLI(env, home)
 
 
 @pytest.fixture(scope="module")
 def alice_cli(
     vf_manager: LocalManager, alice: SeededUser, tmp_path_factory: pytest.TempPathFactory
-) -> Cygnet:
+) -> VFolderCLI:
     return make_cli(vf_manager, alice, tmp_path_factory.mktemp("alice-home"))
 
 
 @pytest.fixture(scope="module")
 def bob_cli(
     vf_manager: LocalManager, bob: SeededUser, tmp_path_factory: pytest.TempPathFactory
-) -> Cygnet:
+) -> VFolderCLI:
     return make_cli(vf_manager, bob, tmp_path_factory.mktemp("bob-home"))
 
 
-async def test_create_ls_info(alice_cli: Cygnet) -> None:
+async def test_create_ls_info(alice_cli: VFolderCLI) -> None:
     name = unique()
     done = await alice_cli.ok("vfolder", "create", name, "--cloneable")
     assert f"Folder {name}" in done.out and "local:volume1" in done.out
@@ -157,7 +100,7 @@ async def test_create_ls_info(alice_cli: Cygnet) -> None:
     ] == renamed
 
 
-async def test_upload_download_round_trip(alice_cli: Cygnet, tmp_path: Path) -> None:
+async def test_upload_download_round_trip(alice_cli: VFolderCLI, tmp_path: Path) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     big = tmp_path / "big.bin"
@@ -199,7 +142,7 @@ async def test_upload_download_round_trip(alice_cli: Cygnet, tmp_path: Path) -> 
         assert z.read("data/tree/sub/b.bin") == (tree / "sub" / "b.bin").read_bytes()
 
 
-async def test_resume_download_from_part_file(alice_cli: Cygnet, tmp_path: Path) -> None:
+async def test_resume_download_from_part_file(alice_cli: VFolderCLI, tmp_path: Path) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     data = pattern(6 * MIB + 7, seed=2)
@@ -241,7 +184,7 @@ async def test_resume_download_from_part_file(alice_cli: Cygnet, tmp_path: Path)
     assert (dest / "src.bin").read_bytes() == data
 
 
-async def test_resume_upload_from_partial_offset(alice_cli: Cygnet, tmp_path: Path) -> None:
+async def test_resume_upload_from_partial_offset(alice_cli: VFolderCLI, tmp_path: Path) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     data = pattern(5 * MIB + 11, seed=3)
@@ -279,7 +222,7 @@ async def test_resume_upload_from_partial_offset(alice_cli: Cygnet, tmp_path: Pa
     assert not list((alice_cli.config_dir / "transfers").glob("*.json"))
 
 
-async def test_file_operations(alice_cli: Cygnet, tmp_path: Path) -> None:
+async def test_file_operations(alice_cli: VFolderCLI, tmp_path: Path) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     (tmp_path / "f.txt").write_text("hello")
@@ -300,7 +243,7 @@ async def test_file_operations(alice_cli: Cygnet, tmp_path: Path) -> None:
     assert (await alice_cli.ok("vfolder", "files", name, "--json")).json()["items"] == []
 
 
-async def test_invite_accept(alice_cli: Cygnet, bob_cli: Cygnet, bob: SeededUser) -> None:
+async def test_invite_accept(alice_cli: VFolderCLI, bob_cli: VFolderCLI, bob: SeededUser) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     invited = await alice_cli.ok("vfolder", "invite", name, bob.email, "--perm", "ro", "--json")
@@ -332,7 +275,7 @@ async def test_invite_accept(alice_cli: Cygnet, bob_cli: Cygnet, bob: SeededUser
     await bob_cli.fails("vfolder", "info", other)
 
 
-async def test_clone_with_progress(alice_cli: Cygnet, tmp_path: Path) -> None:
+async def test_clone_with_progress(alice_cli: VFolderCLI, tmp_path: Path) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name, "--cloneable")
     (tmp_path / "c.bin").write_bytes(pattern(3 * MIB, seed=4))
@@ -350,7 +293,7 @@ async def test_clone_with_progress(alice_cli: Cygnet, tmp_path: Path) -> None:
     assert as_json["bgtask_id"] and as_json["name"].startswith("clone-")
 
 
-async def test_trash_restore_purge(alice_cli: Cygnet) -> None:
+async def test_trash_restore_purge(alice_cli: VFolderCLI) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     done = await alice_cli.ok("vfolder", "rm", name)
@@ -373,7 +316,7 @@ async def test_trash_restore_purge(alice_cli: Cygnet) -> None:
     await alice_cli.fails("vfolder", "info", forever)
 
 
-async def test_bad_input(alice_cli: Cygnet, tmp_path: Path) -> None:
+async def test_bad_input(alice_cli: VFolderCLI, tmp_path: Path) -> None:
     name = unique()
     await alice_cli.ok("vfolder", "create", name)
     dup = await alice_cli.fails("vfolder", "create", name)
