@@ -36,7 +36,7 @@ from sqlalchemy import text
 from cygnet.common import rpc
 from cygnet.common.transport import RPCClient
 from cygnet.manager.store.db import Database
-from cygnet.manager.store.repositories import sessions as sessions_repo
+from cygnet.manager.store.repositories import scheduling
 from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 from cygnet.testing.signing import SignedClient
 
@@ -227,7 +227,7 @@ async def test_two_managers_never_double_book(tmp_path: Path, pg_url: str) -> No
         async def sample() -> None:
             nonlocal samples
             async with db.read() as tx:
-                booked = await sessions_repo.occupancy(tx)
+                booked = await scheduling.occupancy(tx)
             for agent_id, slots in booked.items():
                 cpu = slots.get_or_zero("cpu")
                 if cpu > capacity[agent_id]:
@@ -283,7 +283,7 @@ async def test_two_managers_never_double_book(tmp_path: Path, pg_url: str) -> No
             if any(s in STARTING for s in current.values()):
                 return False
             async with db.read() as tx:
-                booked = await sessions_repo.occupancy(tx)
+                booked = await scheduling.occupancy(tx)
             most_free = max(
                 capacity[a] - booked[a].get_or_zero("cpu") if a in booked else capacity[a]
                 for a in capacity
@@ -358,7 +358,7 @@ async def test_two_managers_never_double_book(tmp_path: Path, pg_url: str) -> No
         assert samples > 20
         assert violations == []
         async with db.read() as tx:
-            assert await sessions_repo.occupancy(tx) == {}
+            assert await scheduling.occupancy(tx) == {}
         for agent_id, client in agent_rpcs.items():
             reply = await client.call(rpc.GetAgentStatus(), rpc.AgentStatusReply)
             assert all(Decimal(v) == 0 for v in reply.occupied_slots.values()), (agent_id, reply)

@@ -19,8 +19,7 @@ from cygnet.manager.lifecycle.controller import SessionController
 from cygnet.manager.lifecycle.schedule import schedule
 from cygnet.manager.services.sessions import SessionSpec
 from cygnet.manager.store.db import Database
-from cygnet.manager.store.repositories import keypairs
-from cygnet.manager.store.repositories import sessions as sessions_repo
+from cygnet.manager.store.repositories import keypairs, scheduling
 from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
 from cygnet.testing.signing import SignedClient
@@ -277,7 +276,7 @@ async def test_concurrent_schedulers_never_book_the_same_room(
                 await db.close()
         assert sum(len(p) for p in placed) == 8  # 2 agents x 4 CPUs, 1 CPU each
         async with old.db.read() as tx:
-            booked = await sessions_repo.occupancy(tx)
+            booked = await scheduling.occupancy(tx)
         assert {agent: slots.to_json()["cpu"] for agent, slots in booked.items()} == {
             "local-agent-1": "4",
             "local-agent-2": "4",

@@ -19,8 +19,7 @@ from cygnet.manager.entities import Caller, Session, UserRole
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.controller import SessionController
 from cygnet.manager.services.sessions import SessionSpec
-from cygnet.manager.store.repositories import keypairs
-from cygnet.manager.store.repositories import sessions as sessions_repo
+from cygnet.manager.store.repositories import keypairs, scheduling
 from cygnet.testing.agents import ClusterFactory, LocalCluster
 from cygnet.testing.builders import add_user
 
@@ -56,7 +55,7 @@ async def wait_for(
 
 async def booked(cluster: LocalCluster) -> dict[str, dict[str, str]]:
     async with cluster.manager.manager.db.read() as tx:
-        return {k: v.to_json() for k, v in (await sessions_repo.occupancy(tx)).items()}
+        return {k: v.to_json() for k, v in (await scheduling.occupancy(tx)).items()}
 
 
 def ended(s: Session) -> bool:

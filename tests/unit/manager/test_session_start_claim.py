@@ -11,17 +11,17 @@ import pytest
 
 from cygnet.common.lifecycle import SessionStatus
 from cygnet.manager.lifecycle.start import RESUME_AFTER, _prepare
-from cygnet.manager.store import models as m
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories.session_changes import SESSIONS, Loaded, SessionChange
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def change(status: SessionStatus, age: timedelta) -> SessionChange:
-    row = m.SessionRow(id=uuid.uuid4(), status=status.value, status_changed=NOW - age)
-    row.kernels = []
+    row = Loaded(
+        SESSIONS, {"id": uuid.uuid4(), "status": status.value, "status_changed": NOW - age}
+    )
     session: Any = None  # not touched: nothing changes for these
-    return SessionChange(session, row)
+    return SessionChange(session, row, [])
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,9 @@ from typing import Any
 from cygnet.common.lifecycle import ClusterMode, KernelStatus
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
-from cygnet.manager.lifecycle.snapshot import build_snapshot, device_capacity
+from cygnet.manager.lifecycle.snapshot import build_snapshot, device_capacity, device_room
 from cygnet.manager.scheduler import Snapshot, build_profile, run_cycle
-from cygnet.manager.store.repositories.scheduling import SchedulingInputs
-from cygnet.manager.store.repositories.sessions import Holding
+from cygnet.manager.store.repositories.scheduling import Holding, SchedulingInputs
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SHARES = "cuda.shares"
@@ -161,3 +160,20 @@ def test_the_cycle_books_the_half_used_device_and_refuses_what_only_fits_by_tota
     assert [dict(k.devices) for p in result.placed for k in p.kernels] == [
         {SHARES: (("1", "0.5"),)}
     ]
+
+
+def test_a_grouped_holding_counts_as_that_many_kernels() -> None:
+    """The store reads kernels with equal requests and devices as one holding with a count:
+    the free room must be what the kernels one by one leave."""
+    capacity = device_capacity(_agent(devices=4))
+    placed = ResourceSlot.from_json({"cpu": "1", SHARES: "0.25"})
+    unplaced = ResourceSlot.from_json({"cpu": "1", SHARES: "0.5"})
+    grouped = [
+        Holding(placed, {SHARES: {"1": "0.25"}}, count=3),
+        Holding(unplaced, {}, count=3),
+    ]
+    one_by_one = [Holding(placed, {SHARES: {"1": "0.25"}})] * 3 + [Holding(unplaced, {})] * 3
+    assert device_room(capacity, grouped) == device_room(capacity, one_by_one)
+    devices, _ = device_room(capacity, grouped)
+    assert devices[SHARES]["1"] == "0.25"
+    assert sorted(devices[SHARES].values()) == ["0", "0.25", "0.5", "1"]

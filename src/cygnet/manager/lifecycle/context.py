@@ -13,8 +13,8 @@ from cygnet.common.clock import Clock
 from cygnet.manager.agents.registry import AgentRegistry
 from cygnet.manager.events import EventBus
 from cygnet.manager.store.db import Database
-from cygnet.manager.store.repositories import sessions as repo
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories import session_changes as changes_repo
+from cygnet.manager.store.repositories.session_changes import SessionChange
 
 T = TypeVar("T")
 
@@ -67,10 +67,11 @@ class Context:
         """Run ``apply`` on the locked session in one transaction, then publish the events
         it produced. None when the session does not exist."""
         async with self.db.transaction() as tx:
-            change = await repo.change(tx, session_id)
+            change = await changes_repo.change(tx, session_id)
             if change is None:
                 return None
             result = await apply(change)
+            await changes_repo.save(tx, [change])
             events = list(change.events)
         for event in events:
             self.bus.publish(event)
@@ -84,8 +85,9 @@ class Context:
         """``change`` for several sessions in one transaction (those that exist, locked in id
         order); ``apply`` gets them all. Events are published once it is committed."""
         async with self.db.transaction() as tx:
-            changes = await repo.change_many(tx, session_ids)
+            changes = await changes_repo.change_many(tx, session_ids)
             result = await apply(changes)
+            await changes_repo.save(tx, changes)
             events = [event for change in changes for event in change.events]
         for event in events:
             self.bus.publish(event)

@@ -35,7 +35,7 @@ from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.store.repositories import agents as agents_repo
 from cygnet.manager.store.repositories import sessions as repo
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories.session_changes import SessionChange
 
 log = get_logger(__name__)
 

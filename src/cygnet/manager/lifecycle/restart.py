@@ -14,7 +14,7 @@ from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.start import kernel_request
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories.session_changes import SessionChange
 
 log = get_logger(__name__)
 

@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from cygnet.common.lifecycle import AgentStatus, KernelStatus, SessionStatus
+from cygnet.common.lifecycle import KernelStatus, SessionStatus
 from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
@@ -37,11 +37,13 @@ from cygnet.manager.scheduler import (
 )
 from cygnet.manager.store.repositories import agents as agents_repo
 from cygnet.manager.store.repositories import scheduling
+from cygnet.manager.store.repositories import session_changes as changes_repo
 from cygnet.manager.store.repositories import sessions as repo
 
 log = get_logger(__name__)
 
 DEFAULT_SCHEDULER = "fifo"
+HOST_SLOTS = frozenset({"cpu", "mem"})
 
 
 def profile_for(group: e.ResourceGroup | None) -> Profile:
@@ -97,10 +99,10 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
             return []
         # ALIVE in the store and to this manager's registry, which learns agents registered
         # with other managers from these rows: every manager schedules onto every agent.
-        agents = ctx.agents.schedulable(
-            await agents_repo.list_all(tx, statuses=[AgentStatus.ALIVE])
-        )
-        booked = await repo.bookings(tx)
+        agents = ctx.agents.schedulable(await agents_repo.alive(tx))
+        # per-device room only where there are devices (slots besides cpu and memory)
+        with_devices = [a.id for a in agents if set(a.available_slots) - HOST_SLOTS]
+        booked = await scheduling.bookings(tx, devices_on=with_devices)
         inputs = await scheduling.inputs(tx, pending)
         now = ctx.clock.now()
         snapshot = build_snapshot(
@@ -123,7 +125,7 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
         explanations: dict[uuid.UUID, dict[str, Any]] = {}
         decided = [p.session_id for r in results for p in r.placed]
         decided += [sid for r in results for sid in r.cancelled]
-        changes = {c.id: c for c in await repo.change_many(tx, decided)}  # one query
+        changes = {c.id: c for c in await changes_repo.change_many(tx, decided)}  # one query
         for result in results:
             for placement in result.placed:
                 change = changes.get(placement.session_id)
@@ -168,6 +170,7 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
                 info["retries"] = retries + 1
                 info["last_try"] = now.isoformat()
                 explanations[session_id] = {**session.status_data, "scheduler": info}
+        await changes_repo.save(tx, changes.values())
         await scheduling.record_explanations(tx, explanations)
     for event in events:
         ctx.bus.publish(event)

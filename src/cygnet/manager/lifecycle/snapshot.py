@@ -13,8 +13,7 @@ from cygnet.common.lifecycle import SessionResult, SessionStatus
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
 from cygnet.manager.scheduler import DependencyOutcome, Snapshot, SnapshotBuilder
-from cygnet.manager.store.repositories.scheduling import DependencyState, SchedulingInputs
-from cygnet.manager.store.repositories.sessions import Holding
+from cygnet.manager.store.repositories.scheduling import DependencyState, Holding, SchedulingInputs
 
 _FAILED_ENDS = (SessionStatus.CANCELLED, SessionStatus.ERROR)
 
@@ -44,9 +43,22 @@ def build_snapshot(
     for agent in agents:
         slot_types.update(agent.slot_types)
     builder = SnapshotBuilder(now, slot_types=slot_types, plugin_state=plugin_state)
+    # Agents of one kind share their registration maps (``agents.alive``): work on each
+    # distinct one once.
+    image_names: dict[int, list[str]] = {}
+    capacities: dict[tuple[int, int], dict[str, dict[str, Decimal]]] = {}
     for agent in agents:
-        capacity = device_capacity(agent)
-        devices, units = device_room(capacity, (holdings or {}).get(agent.id, ()))
+        key = (id(agent.compute_plugins), id(agent.available_slots))
+        capacity = capacities.get(key)
+        if capacity is None:
+            capacity = capacities[key] = device_capacity(agent)
+        devices, units = (
+            device_room(capacity, (holdings or {}).get(agent.id, ())) if capacity else ({}, {})
+        )
+        images = image_names.get(id(agent.images))
+        if images is None:
+            images = [with_tag(str(i.get("name", ""))) for i in agent.images]
+            image_names[id(agent.images)] = images
         builder.agent(
             agent.id,
             capacity=agent.available_slots,
@@ -54,7 +66,7 @@ def build_snapshot(
             resource_group=agent.resource_group,
             architecture=agent.architecture,
             schedulable=agent.schedulable,
-            images=[with_tag(str(i.get("name", ""))) for i in agent.images],
+            images=images,
             devices=devices or None,
             device_unit=units or None,
             metrics=_metrics(agent.live_stat),
@@ -126,10 +138,10 @@ def device_room(
             for device_id, part in (holding.allocation.get(slot) or {}).items():
                 amount = _decimal(part)
                 if str(device_id) in free and amount > 0:
-                    free[str(device_id)] -= amount
+                    free[str(device_id)] -= amount * holding.count
                     placed += amount
             if want > placed:
-                unplaced.append(want - placed)
+                unplaced.extend([want - placed] * holding.count)
         for amount in sorted(unplaced, reverse=True):
             _take(free, amount)
         devices[slot] = {d: _plain(max(f, Decimal(0))) for d, f in free.items()}
@@ -168,13 +180,12 @@ def _plain(number: Decimal) -> str:
 def _usage_and_limits(
     builder: SnapshotBuilder, pending: Sequence[e.Session], inputs: SchedulingInputs
 ) -> None:
-    sessions: dict[str, int] = {}
+    sessions = inputs.live_sessions
     by_key: dict[str, ResourceSlot] = {}
     by_user: dict[uuid.UUID, ResourceSlot] = {}
     by_project: dict[uuid.UUID, ResourceSlot] = {}
     by_domain: dict[str, ResourceSlot] = {}
     for live in inputs.live:
-        sessions[live.access_key] = sessions.get(live.access_key, 0) + 1
         by_key[live.access_key] = by_key.get(live.access_key, ResourceSlot()) + live.slots
         by_user[live.user] = by_user.get(live.user, ResourceSlot()) + live.slots
         by_project[live.project] = by_project.get(live.project, ResourceSlot()) + live.slots

@@ -25,8 +25,8 @@ from cygnet.common.resources import BinarySize
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.kernel_events import kernel_ended
-from cygnet.manager.store.repositories import sessions as repo
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories import session_changes as changes_repo
+from cygnet.manager.store.repositories.session_changes import SessionChange
 
 log = get_logger(__name__)
 
@@ -205,7 +205,7 @@ async def start_many(ctx: Context, session_ids: Sequence[uuid.UUID]) -> None:
     async def prepare(changes: list[SessionChange]) -> list[e.Session]:
         now = ctx.clock.now()
         starting = [c for c in changes if _prepare(c, now)]
-        return await repo.entities(starting)
+        return await changes_repo.entities(starting)
 
     sessions = await ctx.change_many(session_ids, prepare)
     if not sessions:

@@ -19,7 +19,7 @@ from cygnet.common.lifecycle import AgentStatus, KernelStatus, SessionStatus
 from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories.session_changes import SessionChange
 
 log = get_logger(__name__)
 

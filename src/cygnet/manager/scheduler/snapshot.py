@@ -47,6 +47,10 @@ class SlotSchema:
     names: tuple[str, ...]
     scales: tuple[int, ...]
     index: Mapping[str, int]
+    # units() by (name, value, round_up): a snapshot converts the same few quantities many times
+    _units: dict[tuple[str, Any, bool], int] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, names: Iterable[str], slot_types: Mapping[str, str] | None = None) -> SlotSchema:
@@ -60,6 +64,16 @@ class SlotSchema:
 
     def units(self, name: str, value: SlotValue | Decimal, *, round_up: bool) -> int:
         """One quantity in fixed-point units (requests round up, capacities down)."""
+        key = (name, value, round_up)
+        try:
+            known = self._units.get(key)
+        except TypeError:  # an unhashable value: not remembered
+            return self._to_units(name, value, round_up)
+        if known is None:
+            known = self._units[key] = self._to_units(name, value, round_up)
+        return known
+
+    def _to_units(self, name: str, value: SlotValue | Decimal, round_up: bool) -> int:
         number = ResourceSlot({name: value}).get_or_zero(name)
         if number.is_infinite():
             raise ValueError(f"slot {name!r}: an unlimited quantity has no fixed-point form")

@@ -45,7 +45,7 @@ from cygnet.manager.storage import StorageProxies
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import agents as agents_repo
 from cygnet.manager.store.repositories import sessions as repo
-from cygnet.manager.store.repositories.sessions import SessionChange
+from cygnet.manager.store.repositories.session_changes import SessionChange
 
 RUNNING_LIKE = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
 SLOT_TYPES_TTL = 2.0  # the slot types agents offer, read again at most this often (or on a miss)

@@ -3,12 +3,13 @@ reads nothing), and the lock that serialises cycles across managers."""
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.common.lifecycle import SessionResult, SessionStatus
@@ -39,8 +40,8 @@ class KeypairPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class LiveSession:
-    """A session holding resources now (some kernel in a holding status)."""
+class Usage:
+    """What the live sessions of one owner hold in all (kernels in a holding status)."""
 
     access_key: str
     user: uuid.UUID
@@ -58,7 +59,8 @@ class DependencyState:
 
 @dataclass(slots=True)
 class SchedulingInputs:
-    live: list[LiveSession] = field(default_factory=list)
+    live: list[Usage] = field(default_factory=list)
+    live_sessions: dict[str, int] = field(default_factory=dict)  # per keypair
     keypair_policies: dict[str, KeypairPolicy] = field(default_factory=dict)
     project_slots: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     domain_slots: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -74,7 +76,7 @@ async def inputs(session: AsyncSession, pending: Sequence[e.Session]) -> Schedul
     """Usage, limits, associations, dependencies and resource-group settings for a cycle over
     ``pending``."""
     out = SchedulingInputs()
-    out.live = await live_sessions(session)
+    out.live, out.live_sessions = await live_usage(session)
     access_keys = {s.access_key for s in pending} | {s.access_key for s in out.live}
     projects = {s.project_id for s in pending} | {s.project for s in out.live}
     domains = {s.domain_name for s in pending} | {s.domain for s in out.live}
@@ -150,20 +152,102 @@ async def _links(
     return links
 
 
-async def live_sessions(session: AsyncSession) -> list[LiveSession]:
-    """Sessions holding resources, with what their holding kernels requested."""
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What ``count`` placed, live kernels with the same request and devices hold on their
+    agent: the request and, per slot, the devices (the scheduler's booking until the agent
+    reports its allocation; empty when unknown)."""
+
+    requested: ResourceSlot
+    allocation: Mapping[str, Mapping[str, str]]
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Bookings:
+    slots: dict[str, ResourceSlot]  # agent id -> the sum of its kernels' requests
+    holdings: dict[str, list[Holding]]  # agent id -> its kernels (for per-device room)
+
+
+async def bookings(session: AsyncSession, devices_on: Iterable[str] | None = None) -> Bookings:
+    """What the manager has booked on each agent: the requests of its placed, live kernels,
+    summed in the database per agent and request. ``holdings`` (the kernels with their
+    devices, for per-device room) only for the agents ``devices_on`` (all when None): the
+    others have no devices to share out, and a kernel's own allocation (its cores) would make
+    every row distinct."""
+    holding = K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
     stmt = (
-        select(S.id, S.access_key, S.user_uuid, S.group_id, S.domain_name, K.requested_slots)
-        .join(K, K.session_id == S.id)
-        .where(K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES]))
+        select(K.agent_id, K.requested_slots, func.count())
+        .where(K.agent_id.is_not(None), holding)
+        .group_by(K.agent_id, K.requested_slots)
     )
-    totals: dict[uuid.UUID, tuple[str, uuid.UUID, uuid.UUID, str, ResourceSlot]] = {}
-    for sid, key, user, project, domain, slots in (await session.execute(stmt)).all():
-        kernel = ResourceSlot.from_json(slots or {})
-        previous = totals.get(sid)
-        total = kernel if previous is None else previous[4] + kernel
-        totals[sid] = (key, user, project, domain, total)
-    return [LiveSession(*values) for values in totals.values()]
+    booked: dict[str, ResourceSlot] = {}
+    for agent_id, slots, count in (await session.execute(stmt)).all():
+        held = parse_slots(slots) * count
+        previous = booked.get(agent_id)
+        booked[agent_id] = held if previous is None else previous + held
+    holdings: dict[str, list[Holding]] = {}
+    wanted = None if devices_on is None else list(devices_on)
+    if wanted is None or wanted:
+        stmt = (
+            select(K.agent_id, K.requested_slots, K.allocation, func.count())
+            .where(K.agent_id.is_not(None), holding)
+            .group_by(K.agent_id, K.requested_slots, K.allocation)
+        )
+        if wanted is not None:
+            stmt = stmt.where(K.agent_id.in_(wanted))
+        for agent_id, slots, allocation, count in (await session.execute(stmt)).all():
+            holdings.setdefault(agent_id, []).append(
+                Holding(parse_slots(slots), allocation or {}, count)
+            )
+    return Bookings(booked, holdings)
+
+
+async def occupancy(session: AsyncSession) -> dict[str, ResourceSlot]:
+    """What the manager has booked on each agent: the requests of its placed, live kernels."""
+    return (await bookings(session)).slots
+
+
+async def live_usage(session: AsyncSession) -> tuple[list[Usage], dict[str, int]]:
+    """What the sessions holding resources hold, summed per owner (keypair, user, project,
+    domain), and how many such sessions each keypair has: aggregated in the database (kernels
+    grouped by owner and request), so a pass reads a handful of rows however many run."""
+    holding = K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
+    owner = (S.access_key, S.user_uuid, S.group_id, S.domain_name)
+    stmt = (
+        select(*owner, K.requested_slots, func.count())
+        .join(K, K.session_id == S.id)
+        .where(holding)
+        .group_by(*owner, K.requested_slots)
+    )
+    totals: dict[tuple[str, uuid.UUID, uuid.UUID, str], ResourceSlot] = {}
+    for key, user, project, domain, slots, count in (await session.execute(stmt)).all():
+        held = parse_slots(slots) * count
+        who = (key, user, project, domain)
+        previous = totals.get(who)
+        totals[who] = held if previous is None else previous + held
+    stmt2 = (
+        select(S.access_key, func.count(S.id.distinct()))
+        .join(K, K.session_id == S.id)
+        .where(holding)
+        .group_by(S.access_key)
+    )
+    counts = {key: int(n) for key, n in (await session.execute(stmt2)).all()}
+    return [Usage(*who, slots) for who, slots in totals.items()], counts
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_items(items: tuple[tuple[str, Any], ...]) -> ResourceSlot:
+    return ResourceSlot.from_json(dict(items))
+
+
+def parse_slots(slots: Mapping[str, Any] | None) -> ResourceSlot:
+    """``ResourceSlot.from_json`` remembered by value (a pass sees the same few requests many
+    times over); a map with unhashable values is parsed afresh."""
+    try:
+        return _parse_items(tuple(sorted((slots or {}).items())))
+    except TypeError:
+        return ResourceSlot.from_json(dict(slots or {}))
 
 
 async def record_explanations(session: AsyncSession, data: dict[uuid.UUID, dict[str, Any]]) -> None:

@@ -3,11 +3,13 @@ lifecycle tables and recorded), and the occupancy the manager has booked on each
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy import insert as sa_insert
@@ -16,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.common.errors import SessionAlreadyExists
 from cygnet.common.lifecycle import (
-    DEAD_KERNEL_STATUSES,
     NAME_RELEASING_STATUSES,
     ClusterMode,
     KernelStatus,
@@ -24,10 +25,6 @@ from cygnet.common.lifecycle import (
     SessionStatus,
     SessionType,
     Transition,
-    check_kernel_transition,
-    check_session_transition,
-    kernel_event_name,
-    session_event_name,
 )
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
@@ -252,13 +249,36 @@ async def insert_many(
     await session.execute(sa_insert(m.StatusChangeRow), changes)
     if dependencies:
         await session.execute(sa_insert(m.SessionDependencyRow), dependencies)
-    # The entities come from the values (transient rows, never added to the session).
+    # The entities come from the values: plain rows with every column (defaults filled in).
+    of_session: dict[uuid.UUID, list[SimpleNamespace]] = {}
+    for k in kernels:
+        of_session.setdefault(k["session_id"], []).append(_plain(K, k))
     rows = []
-    for n, values in zip(new, sessions, strict=True):
-        row = S(**values)
-        row.kernels = [K(**k) for k in kernels if k["session_id"] == n.values["id"]]
+    for values in sessions:
+        row = _plain(S, values)
+        row.kernels = sorted(of_session.get(values["id"], []), key=lambda k: k.cluster_idx)
         rows.append(row)
-    return await _convert(session, rows)
+    return await _convert(session, cast(list[m.SessionRow], rows))
+
+
+def _plain(model: Any, values: Mapping[str, Any]) -> SimpleNamespace:
+    """A row as inserted: ``values`` and, for the columns they leave out, the Python-side
+    default (what the database stored; None where it has none)."""
+    row = SimpleNamespace(**values)
+    for key, default in _defaults(model):
+        if key not in values:
+            setattr(row, key, default(None) if callable(default) else default)
+    return row
+
+
+@functools.cache
+def _defaults(model: Any) -> list[tuple[str, Any]]:
+    """Each column of ``model`` with its default: a value, or a callable taking a context."""
+    out: list[tuple[str, Any]] = []
+    for column in model.__table__.c:
+        default = column.default
+        out.append((column.key, None if default is None else default.arg))
+    return out
 
 
 async def insert(
@@ -384,12 +404,34 @@ async def in_statuses(
     session: AsyncSession, statuses: Iterable[SessionStatus], limit: int = 1000
 ) -> list[e.Session]:
     stmt = (
-        select(S)
+        select(S.__table__)
         .where(S.status.in_([s.value for s in statuses]))
         .order_by(S.created_at, S.id)
         .limit(limit)
     )
-    return await _convert(session, (await session.execute(stmt)).scalars().all())
+    return await _read(session, stmt)
+
+
+# A kernel's logs (up to ``logs_limit`` bytes) are read only on their own (``kernel_logs``).
+_KERNEL_COLUMNS = [c for c in K.__table__.c if c.key != "logs"]
+
+
+async def _read(session: AsyncSession, stmt: Select[Any]) -> list[e.Session]:
+    """The sessions ``stmt`` (a Core select of the sessions table) finds, with their kernels,
+    as entities: two queries and plain rows, no ORM objects (a scheduling pass reads
+    thousands)."""
+    rows = [SimpleNamespace(**r) for r in (await session.execute(stmt)).mappings()]
+    if not rows:
+        return []
+    by_id = {row.id: row for row in rows}
+    for row in rows:
+        row.kernels = []
+    kernels = (
+        select(*_KERNEL_COLUMNS).where(K.session_id.in_(list(by_id))).order_by(K.cluster_idx, K.id)
+    )
+    for kernel in (await session.execute(kernels)).mappings():
+        by_id[kernel["session_id"]].kernels.append(SimpleNamespace(**kernel))
+    return await _convert(session, cast(list[m.SessionRow], rows))
 
 
 async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> list[e.Kernel]:
@@ -399,41 +441,6 @@ async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> li
         K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES]),
     )
     return [_kernel(row) for row in (await session.execute(stmt)).scalars()]
-
-
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """What one placed, live kernel holds on its agent: its request and, per slot, the devices
-    (the scheduler's booking until the agent reports its allocation; empty when unknown)."""
-
-    requested: ResourceSlot
-    allocation: Mapping[str, Mapping[str, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Bookings:
-    slots: dict[str, ResourceSlot]  # agent id -> the sum of its kernels' requests
-    holdings: dict[str, list[Holding]]  # agent id -> its kernels (for per-device room)
-
-
-async def bookings(session: AsyncSession) -> Bookings:
-    """What the manager has booked on each agent (one query): the requests of its placed, live
-    kernels, in total and kernel by kernel with their devices."""
-    stmt = select(K.agent_id, K.requested_slots, K.allocation).where(
-        K.agent_id.is_not(None), K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
-    )
-    booked: dict[str, ResourceSlot] = {}
-    holdings: dict[str, list[Holding]] = {}
-    for agent_id, slots, allocation in (await session.execute(stmt)).all():
-        requested = ResourceSlot.from_json(slots)
-        booked[agent_id] = booked.get(agent_id, ResourceSlot()) + requested
-        holdings.setdefault(agent_id, []).append(Holding(requested, allocation or {}))
-    return Bookings(booked, holdings)
-
-
-async def occupancy(session: AsyncSession) -> dict[str, ResourceSlot]:
-    """What the manager has booked on each agent: the requests of its placed, live kernels."""
-    return (await bookings(session)).slots
 
 
 async def count_live(session: AsyncSession, access_key: str) -> int:
@@ -474,208 +481,6 @@ async def history(session: AsyncSession, session_id: uuid.UUID) -> list[Transiti
         )
         for row in (await session.execute(stmt)).scalars()
     ]
-
-
-# -- changes --------------------------------------------------------------------------------
-
-
-def _event(
-    row: m.SessionRow, name: str, reason: str | None, *, kernel: m.KernelRow | None = None
-) -> e.SessionEvent:
-    exit_code = None
-    if kernel is not None:
-        exit_code = kernel.exit_code
-    else:
-        exit_code = (row.status_data or {}).get("kernel", {}).get("exit_code")
-    return e.SessionEvent(
-        name=name,
-        session_id=row.id,
-        session_name=row.name,
-        access_key=row.access_key,
-        domain_name=row.domain_name,
-        project_id=row.group_id,
-        status=kernel.status if kernel is not None else row.status,
-        reason=reason,
-        exit_code=exit_code,
-        kernel_id=kernel.id if kernel is not None else None,
-        cluster_role=kernel.cluster_role if kernel is not None else None,
-        cluster_idx=kernel.cluster_idx if kernel is not None else None,
-    )
-
-
-class SessionChange:
-    """Changes to one session (locked for the rest of the transaction) and its kernels. Each
-    status change is checked against the lifecycle tables (``InvalidTransition`` otherwise)
-    and recorded; ``events`` collects what to publish once the transaction commits."""
-
-    def __init__(self, session: AsyncSession, row: m.SessionRow) -> None:
-        self._session = session
-        self._row = row
-        self.events: list[e.SessionEvent] = []
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self._row.id
-
-    @property
-    def status(self) -> SessionStatus:
-        return SessionStatus(self._row.status)
-
-    @property
-    def status_info(self) -> str | None:
-        return self._row.status_info
-
-    @property
-    def status_changed(self) -> datetime:
-        return self._row.status_changed
-
-    @property
-    def session_type(self) -> SessionType:
-        return SessionType(self._row.type)
-
-    @property
-    def kernels(self) -> list[e.Kernel]:
-        return [_kernel(k) for k in self._row.kernels]
-
-    def _kernel_row(self, kernel_id: uuid.UUID) -> m.KernelRow:
-        for kernel in self._row.kernels:
-            if kernel.id == kernel_id:
-                return kernel
-        raise LookupError(f"kernel {kernel_id} is not part of session {self._row.id}")
-
-    def to(
-        self,
-        target: SessionStatus,
-        now: datetime,
-        *,
-        reason: str | None = None,
-        status_data: Mapping[str, Any] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Move the session to ``target`` (a no-op if it is there already)."""
-        row = self._row
-        current = SessionStatus(row.status)
-        if current == target:
-            return
-        check_session_transition(current, target)
-        row.status = target
-        row.status_changed = now
-        row.status_info = reason
-        if status_data is not None:
-            row.status_data = {**(row.status_data or {}), **status_data}
-        history = dict(row.status_history or {})
-        history.setdefault(target.value, now.isoformat())
-        row.status_history = history
-        if target in (SessionStatus.TERMINATED, SessionStatus.CANCELLED):
-            row.terminated_at = row.terminated_at or now
-        if target == SessionStatus.RUNNING:
-            row.started_at = row.started_at or now
-        for key, value in (values or {}).items():
-            setattr(row, key, value)
-        self._record("session", row.id, current, target, reason, now)
-        self.events.append(_event(row, session_event_name(target), reason))
-
-    def kernel_to(
-        self,
-        kernel_id: uuid.UUID,
-        target: KernelStatus,
-        now: datetime,
-        *,
-        reason: str | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        kernel = self._kernel_row(kernel_id)
-        current = KernelStatus(kernel.status)
-        if current == target:
-            return
-        check_kernel_transition(current, target)
-        kernel.status = target
-        kernel.status_changed = now
-        kernel.status_info = reason
-        if target in DEAD_KERNEL_STATUSES:
-            kernel.terminated_at = kernel.terminated_at or now
-        if target == KernelStatus.RUNNING:
-            kernel.started_at = kernel.started_at or now
-        for key, value in (values or {}).items():
-            setattr(kernel, key, value)
-        self._record("kernel", kernel.id, current, target, reason, now)
-        self.events.append(_event(self._row, kernel_event_name(target), reason, kernel=kernel))
-
-    def set_kernel(self, kernel_id: uuid.UUID, **values: Any) -> None:
-        kernel = self._kernel_row(kernel_id)
-        for key, value in values.items():
-            setattr(kernel, key, value)
-
-    def set(self, **values: Any) -> None:
-        for key, value in values.items():
-            setattr(self._row, key, value)
-
-    def emit(self, name: str, reason: str | None) -> None:
-        """An extra session event (``session_success`` / ``session_failure``)."""
-        self.events.append(_event(self._row, name, reason))
-
-    def _record(
-        self,
-        entity: str,
-        entity_id: uuid.UUID,
-        previous: str,
-        status: str,
-        reason: str | None,
-        now: datetime,
-    ) -> None:
-        self._session.add(
-            m.StatusChangeRow(
-                session_id=self._row.id,
-                entity=entity,
-                entity_id=entity_id,
-                previous=previous,
-                status=status,
-                reason=reason,
-                at=now,
-            )
-        )
-
-    async def rename(self, name: str) -> None:
-        try:
-            async with self._session.begin_nested():
-                self._row.name = name
-                await self._session.flush()
-        except IntegrityError:
-            raise SessionAlreadyExists(f"A session named {name!r} already exists.") from None
-
-    async def entity(self) -> e.Session:
-        await self._session.flush()
-        return (await _convert(self._session, [self._row]))[0]
-
-
-async def change_many(
-    session: AsyncSession, session_ids: Iterable[uuid.UUID]
-) -> list[SessionChange]:
-    """``change`` for several sessions in one query (locked in id order, so that two
-    transactions locking overlapping sets cannot deadlock); missing ones are left out."""
-    ids = sorted(set(session_ids))
-    if not ids:
-        return []
-    stmt = select(S).where(S.id.in_(ids)).order_by(S.id).with_for_update()
-    return [SessionChange(session, row) for row in (await session.execute(stmt)).scalars()]
-
-
-async def entities(changes: Sequence[SessionChange]) -> list[e.Session]:
-    """The sessions of ``changes`` (all of one transaction) as they stand in it: one flush
-    and one lookup of display names for all."""
-    if not changes:
-        return []
-    session = changes[0]._session
-    await session.flush()
-    return await _convert(session, [c._row for c in changes])
-
-
-async def change(session: AsyncSession, session_id: uuid.UUID) -> SessionChange | None:
-    """The session, locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL;
-    SQLite serialises writers anyway), ready to change; None if it does not exist."""
-    stmt = select(S).where(S.id == session_id).with_for_update()
-    row = (await session.execute(stmt)).scalars().first()
-    return None if row is None else SessionChange(session, row)
 
 
 async def dependencies_of(
