@@ -289,7 +289,7 @@ class Agent:
             existing = self.kernels.get(request.kernel_id)
             if existing is not None:
                 if existing.state == KernelRunState.RUNNING:
-                    return self._created(existing)
+                    return self._created(existing, Allocation.from_json(existing.allocation))
                 raise Conflict(f"kernel {request.kernel_id} already exists ({existing.state})")
             image = await self.find_image(request.image)
             requested = _requested_slots(request.resources)
@@ -311,7 +311,9 @@ class Agent:
                 created_at=self.clock.now(),
             )
             try:
-                await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+                if self.runtime.runs_code:
+                    # One mkdir: cheaper inline than a hop to a worker thread and back.
+                    scratch.mkdir(parents=True, exist_ok=True)
                 self.kernels[record.kernel_id] = record
                 self._store.save(record)
                 spec = self._spec(request, image, record, allocation)
@@ -327,12 +329,12 @@ class Agent:
             record.state = KernelRunState.RUNNING
             self._store.save(record)
             self._emit(KernelStarted(**self._event_ids(record), container_id=_container_id(record)))
-            if request.command is None:
+            if request.command is not None:
+                self._spawn(self._watch_closely(record))
+            elif self.runtime.runs_code:
                 # An interactive kernel: its first cell should not wait for the interpreter.
                 self._spawn(self._executor(record).warm_up())
-            else:
-                self._spawn(self._watch_closely(record))
-            return self._created(record)
+            return self._created(record, allocation)
 
     def _spec(
         self,
@@ -390,8 +392,7 @@ class Agent:
             cluster_network=request.cluster_network,
         )
 
-    def _created(self, record: KernelRecord) -> rpc.KernelCreated:
-        allocation = Allocation.from_json(record.allocation)
+    def _created(self, record: KernelRecord, allocation: Allocation) -> rpc.KernelCreated:
         return rpc.KernelCreated(
             kernel_id=record.kernel_id,
             container_id=_container_id(record),
@@ -480,7 +481,8 @@ class Agent:
     async def _forget(self, record: KernelRecord) -> None:
         self.kernels.pop(record.kernel_id, None)
         self._store.delete(record.kernel_id)
-        await asyncio.to_thread(shutil.rmtree, record.scratch_dir, True)
+        if record.scratch_dir.exists():  # a simulated kernel's may never have been made
+            await asyncio.to_thread(shutil.rmtree, record.scratch_dir, True)
         self._log_path(record).unlink(missing_ok=True)
 
     def _log_path(self, record: KernelRecord) -> Path:
@@ -517,17 +519,25 @@ class Agent:
         if executor is not None:
             await executor.interrupt()
 
+    def _scratch(self, record: KernelRecord) -> Path:
+        """The kernel's scratch directory; made here, on first use, for a runtime whose
+        kernels do not run code (``create_kernel`` made it for the others)."""
+        assert self.runtime is not None
+        if not self.runtime.runs_code:
+            record.scratch_dir.mkdir(parents=True, exist_ok=True)
+        return record.scratch_dir
+
     async def upload_file(self, kernel_id: uuid.UUID, path: str, data: bytes) -> None:
         record = self._running(kernel_id)
-        await asyncio.to_thread(files.write_file, record.scratch_dir, path, data)
+        await asyncio.to_thread(files.write_file, self._scratch(record), path, data)
 
     async def download_file(self, kernel_id: uuid.UUID, path: str) -> bytes:
         record = self._record(kernel_id)
-        return await asyncio.to_thread(files.archive, record.scratch_dir, path, MAX_ARCHIVE)
+        return await asyncio.to_thread(files.archive, self._scratch(record), path, MAX_ARCHIVE)
 
     async def list_files(self, kernel_id: uuid.UUID, path: str) -> rpc.FileList:
         record = self._record(kernel_id)
-        return await asyncio.to_thread(files.list_files, record.scratch_dir, path)
+        return await asyncio.to_thread(files.list_files, self._scratch(record), path)
 
     async def logs(self, kernel_id: uuid.UUID) -> str:
         assert self.runtime is not None

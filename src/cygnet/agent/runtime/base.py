@@ -132,6 +132,10 @@ class Runtime(abc.ABC):
     unknown image, ``AgentError`` for engine failures."""
 
     name: ClassVar[str]
+    # Whether kernels are real: processes that run code and see their scratch directory. The
+    # agent makes that directory before ``start`` and starts an interactive kernel's Python REPL
+    # ahead of its first query only for runtimes whose kernels are.
+    runs_code: ClassVar[bool] = True
 
     @abc.abstractmethod
     async def list_images(self) -> list[ImageInfo]:

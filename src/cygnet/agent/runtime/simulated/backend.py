@@ -140,6 +140,9 @@ class SimulatedRuntime(Runtime):
     """
 
     name: ClassVar[str] = "simulated"
+    # No kernel sees a scratch directory (the agent makes one when files are first moved in
+    # or out), and a REPL started ahead of time would only have ended at once.
+    runs_code: ClassVar[bool] = False
 
     def __init__(
         self,
