@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -55,17 +57,40 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# A pooled PostgreSQL connection idle longer than this is pinged before use (a server restart
+# or an idle timeout may have closed it; the pool then opens a new one). ``pool_pre_ping``
+# would ping before every transaction: three round trips (BEGIN, a query, ROLLBACK) for each.
+IDLE_PING_AFTER = 10.0
+
+
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.get("checked_in")
+    if since is None or time.monotonic() - since < IDLE_PING_AFTER:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as exc:  # the pool drops this connection and tries another
+        raise DisconnectionError(f"stale pooled connection: {exc}") from exc
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            event.listen(self.engine.sync_engine, "checkin", _note_checkin)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         writer = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
