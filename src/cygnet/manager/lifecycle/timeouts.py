@@ -29,9 +29,8 @@ from cygnet.manager.lifecycle.kernel_events import finish_job
 from cygnet.manager.lifecycle.start import STARTING
 from cygnet.manager.store.repositories import sessions as repo
 from cygnet.manager.store.repositories.session_changes import SessionChange
+from cygnet.manager.store.repositories.sessions import RUNNING_STATUSES as RUNNING
 from cygnet.manager.store.repositories.sessions import Deadlines
-
-RUNNING = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
 
 
 def expired(item: Deadlines, now: datetime, start_timeout: float) -> str | None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -541,6 +541,9 @@ async def touch(
     )
 
 
+RUNNING_STATUSES = (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED)
+
+
 @dataclass(frozen=True, slots=True)
 class Deadlines:
     """What the timeout sweep needs to know about a session."""
@@ -559,6 +562,8 @@ class Deadlines:
 async def deadlines(
     session: AsyncSession, statuses: Iterable[SessionStatus], limit: int = 10_000
 ) -> list[Deadlines]:
+    """What the timeout sweep needs of the sessions in ``statuses``; running sessions without
+    any time limit (no batch timeout, idle timeout or lifetime) are left out."""
     policy = m.KeyPairResourcePolicyRow
     stmt = (
         select(
@@ -575,7 +580,16 @@ async def deadlines(
         .select_from(S)
         .outerjoin(m.KeyPairRow, m.KeyPairRow.access_key == S.access_key)
         .outerjoin(policy, policy.name == m.KeyPairRow.resource_policy)
-        .where(S.status.in_([s.value for s in statuses]))
+        .where(
+            S.status.in_([s.value for s in statuses]),
+            # a running session without any time limit has no deadline: not read
+            or_(
+                S.status.not_in([s.value for s in RUNNING_STATUSES]),
+                S.batch_timeout > 0,
+                policy.idle_timeout > 0,
+                policy.max_session_lifetime > 0,
+            ),
+        )
         .limit(limit)
     )
     return [
