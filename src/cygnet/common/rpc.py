@@ -24,7 +24,12 @@ from cygnet.common.lifecycle import KernelRunState
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """An RPC message. Fields a message does not know are ignored when it is read, so that a
+    manager and agents of neighbouring versions understand each other during a rolling
+    upgrade: a field added later must be optional (a default that keeps the old behaviour).
+    Building one in code with a field it does not have is refused by the type checker."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -123,3 +124,23 @@ async def test_timeouts_and_unreachable_http_peers() -> None:
 def test_error_codes_map_back_to_classes() -> None:
     assert isinstance(error_from_code(ImageNotFound.error_code, "m"), ImageNotFound)
     assert isinstance(error_from_code("no-such-code", "m"), InternalError)
+
+
+async def test_fields_a_peer_does_not_know_are_ignored() -> None:
+    """A newer manager may send a field an older agent lacks (and an agent may answer with
+    one): each side reads what it knows, so neighbouring versions keep talking."""
+    network = InProcNetwork()
+    seen: list[Any] = []
+
+    async def handler(request: Any) -> rpc.Message:
+        seen.append(request)
+        return rpc.Ack()
+
+    network.bind("agent-b", AGENT_REQUEST, handler)
+    payload = rpc.GetLogs(kernel_id=KID).model_dump(mode="json")
+    payload["added_in_a_later_version"] = {"anything": [1, 2]}
+    answer = await network.call("agent-b", json.dumps(payload).encode())
+    assert json.loads(answer)["kind"] == "ack"
+    assert seen == [rpc.GetLogs(kernel_id=KID)]
+    newer_reply = {**rpc.KernelLogs(logs="x").model_dump(mode="json"), "later": True}
+    assert rpc.KernelLogs.model_validate(newer_reply) == rpc.KernelLogs(logs="x")
