@@ -29,7 +29,7 @@ from cygnet.common.lifecycle import (
 )
 from cygnet.manager import entities as e
 from cygnet.manager.store import models as m
-from cygnet.manager.store.repositories.sessions import _kernel, _names, _session
+from cygnet.manager.store.repositories.sessions import kernel_entity, session_entities
 
 SESSIONS: Table = cast(Table, m.SessionRow.__table__)
 KERNELS: Table = cast(Table, m.KernelRow.__table__)
@@ -120,7 +120,7 @@ class SessionChange:
 
     @property
     def kernels(self) -> list[e.Kernel]:
-        return [_kernel(cast(m.KernelRow, k)) for k in self._kernels]
+        return [kernel_entity(cast(m.KernelRow, k)) for k in self._kernels]
 
     def _kernel_row(self, kernel_id: uuid.UUID) -> Loaded:
         for kernel in self._kernels:
@@ -257,7 +257,7 @@ async def _load(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Session
         kernels[kernel.session_id].append(kernel)
     changes = []
     for row in rows:
-        row.__dict__["kernels"] = kernels[row.id]  # for ``_session`` (not a column)
+        row.__dict__["kernels"] = kernels[row.id]  # for ``session_entities`` (not a column)
         changes.append(SessionChange(session, row, kernels[row.id]))
     return changes
 
@@ -314,5 +314,4 @@ async def entities(changes: Sequence[SessionChange]) -> list[e.Session]:
     if not changes:
         return []
     rows = [cast(m.SessionRow, c._row) for c in changes]
-    names = await _names(changes[0]._session, rows)
-    return [_session(row, names) for row in rows]
+    return await session_entities(changes[0]._session, rows)

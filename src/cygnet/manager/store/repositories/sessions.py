@@ -101,7 +101,8 @@ async def _names(session: AsyncSession, rows: Sequence[m.SessionRow]) -> Names:
     return Names(projects, emails)
 
 
-def _kernel(row: m.KernelRow) -> e.Kernel:
+def kernel_entity(row: m.KernelRow) -> e.Kernel:
+    """A kernel row (ORM or any object with its columns as attributes) as an entity."""
     return e.Kernel(
         id=row.id,
         session_id=row.session_id,
@@ -165,12 +166,14 @@ def _session(row: m.SessionRow, names: Names) -> e.Session:
         num_queries=row.num_queries,
         starts_at=row.starts_at,
         designated_agents=list(row.designated_agents or []),
-        kernels=[_kernel(k) for k in row.kernels],
+        kernels=[kernel_entity(k) for k in row.kernels],
         vfolder_mounts=[e.VFolderMount.from_json(v) for v in row.vfolder_mounts or []],
     )
 
 
-async def _convert(session: AsyncSession, rows: Sequence[m.SessionRow]) -> list[e.Session]:
+async def session_entities(session: AsyncSession, rows: Sequence[m.SessionRow]) -> list[e.Session]:
+    """Session rows (ORM or plain, with their ``kernels``) as entities, with the display names
+    of their projects and users (one lookup for all)."""
     names = await _names(session, rows)
     return [_session(row, names) for row in rows]
 
@@ -258,7 +261,7 @@ async def insert_many(
         row = _plain(S, values)
         row.kernels = sorted(of_session.get(values["id"], []), key=lambda k: k.cluster_idx)
         rows.append(row)
-    return await _convert(session, cast(list[m.SessionRow], rows))
+    return await session_entities(session, cast(list[m.SessionRow], rows))
 
 
 def _plain(model: Any, values: Mapping[str, Any]) -> SimpleNamespace:
@@ -319,12 +322,12 @@ async def find_live_by_names(
         for row in (await session.execute(stmt)).scalars()
         if (row.user_uuid, row.name) in wanted
     ]
-    return {(s.user_uuid, s.name): s for s in await _convert(session, rows)}
+    return {(s.user_uuid, s.name): s for s in await session_entities(session, rows)}
 
 
 async def get(session: AsyncSession, session_id: uuid.UUID) -> e.Session | None:
     row = await session.get(S, session_id)
-    return None if row is None else (await _convert(session, [row]))[0]
+    return None if row is None else (await session_entities(session, [row]))[0]
 
 
 async def find_live_by_name(
@@ -336,7 +339,7 @@ async def find_live_by_name(
         S.status.not_in([s.value for s in NAME_RELEASING_STATUSES]),
     )
     row = (await session.execute(stmt.limit(1))).scalars().first()
-    return None if row is None else (await _convert(session, [row]))[0]
+    return None if row is None else (await session_entities(session, [row]))[0]
 
 
 async def find_by_name(session: AsyncSession, access_key: str, name: str) -> e.Session | None:
@@ -350,7 +353,7 @@ async def find_by_name(session: AsyncSession, access_key: str, name: str) -> e.S
         )
     )
     row = (await session.execute(stmt.limit(1))).scalars().first()
-    return None if row is None else (await _convert(session, [row]))[0]
+    return None if row is None else (await session_entities(session, [row]))[0]
 
 
 async def page(
@@ -384,7 +387,7 @@ async def page(
         limit=limit,
         offset=offset,
     )
-    return e.Page(items=await _convert(session, rows), total_count=total)
+    return e.Page(items=await session_entities(session, rows), total_count=total)
 
 
 async def ids_in(
@@ -431,7 +434,7 @@ async def _read(session: AsyncSession, stmt: Select[Any]) -> list[e.Session]:
     )
     for kernel in (await session.execute(kernels)).mappings():
         by_id[kernel["session_id"]].kernels.append(SimpleNamespace(**kernel))
-    return await _convert(session, cast(list[m.SessionRow], rows))
+    return await session_entities(session, cast(list[m.SessionRow], rows))
 
 
 async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> list[e.Kernel]:
@@ -440,7 +443,7 @@ async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> li
         K.agent_id.in_(list(agent_ids)),
         K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES]),
     )
-    return [_kernel(row) for row in (await session.execute(stmt)).scalars()]
+    return [kernel_entity(row) for row in (await session.execute(stmt)).scalars()]
 
 
 async def count_live(session: AsyncSession, access_key: str) -> int:
@@ -497,7 +500,7 @@ async def dependencies_of(
         if pairs
         else []
     )
-    found = {s.id: s for s in await _convert(session, rows)}
+    found = {s.id: s for s in await session_entities(session, rows)}
     out: dict[uuid.UUID, list[e.Session]] = {sid: [] for sid in ids}
     for sid, dep in pairs:
         if dep in found:
