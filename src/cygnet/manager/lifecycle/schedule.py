@@ -26,7 +26,7 @@ from cygnet.common.lifecycle import KernelStatus, SessionStatus
 from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
-from cygnet.manager.lifecycle.snapshot import build_snapshot
+from cygnet.manager.lifecycle.snapshot import build_snapshot, has_devices
 from cygnet.manager.scheduler import (
     CycleResult,
     Profile,
@@ -43,7 +43,6 @@ from cygnet.manager.store.repositories import sessions as repo
 log = get_logger(__name__)
 
 DEFAULT_SCHEDULER = "fifo"
-HOST_SLOTS = frozenset({"cpu", "mem"})
 
 
 def profile_for(group: e.ResourceGroup | None) -> Profile:
@@ -101,7 +100,7 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
         # with other managers from these rows: every manager schedules onto every agent.
         agents = ctx.agents.schedulable(await agents_repo.alive(tx))
         # per-device room only where there are devices (slots besides cpu and memory)
-        with_devices = [a.id for a in agents if set(a.available_slots) - HOST_SLOTS]
+        with_devices = [a.id for a in agents if has_devices(a)]
         booked = await scheduling.bookings(tx, devices_on=with_devices)
         inputs = await scheduling.inputs(tx, pending)
         now = ctx.clock.now()

@@ -99,6 +99,15 @@ def build_snapshot(
     return builder.build()
 
 
+HOST_SLOTS = frozenset({"cpu", "mem"})
+"""Slots an agent offers as a whole; every other slot is shared out device by device."""
+
+
+def has_devices(agent: e.Agent) -> bool:
+    """Whether the agent offers any per-device slot (an accelerator)."""
+    return any(slot not in HOST_SLOTS for slot in agent.available_slots)
+
+
 def device_capacity(agent: e.Agent) -> dict[str, dict[str, Decimal]]:
     """Per accelerator slot, each device's capacity, from what the agent registered
     (``compute_plugins[plugin]["devices"][i]["slots"]``); only slots the agent offers."""
@@ -109,7 +118,7 @@ def device_capacity(agent: e.Agent) -> dict[str, dict[str, Decimal]]:
         for device in plugin.get("devices") or ():
             device_id = str(device.get("device_id", ""))
             for slot, cap in (device.get("slots") or {}).items():
-                if slot in ("cpu", "mem") or slot not in agent.available_slots:
+                if slot in HOST_SLOTS or slot not in agent.available_slots:
                     continue
                 try:
                     amount = Decimal(str(cap))
