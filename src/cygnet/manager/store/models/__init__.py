@@ -21,6 +21,7 @@ from cygnet.manager.store.models.resource_groups import (
     ResourceGroupRow,
 )
 from cygnet.manager.store.models.sessions import (
+    LIVE_NAME,
     KernelRow,
     SessionDependencyRow,
     SessionRow,
@@ -34,6 +35,7 @@ from cygnet.manager.store.models.vfolders import (
 )
 
 __all__ = [
+    "LIVE_NAME",
     "AgentRow",
     "Base",
     "DomainRow",

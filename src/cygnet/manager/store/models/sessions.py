@@ -22,8 +22,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from cygnet.manager.store.models.base import Base, JSONType, UTCDateTime
 
 # A session name is unique per owner among sessions that are not over (lifecycle
-# NAME_RELEASING_STATUSES); a partial unique index says so on both databases.
-_LIVE_NAME = text("status NOT IN ('TERMINATED', 'CANCELLED', 'ERROR')")
+# NAME_RELEASING_STATUSES); a partial unique index says so on both databases. Queries by name
+# use this very condition: one with the statuses as bound parameters cannot use the index
+# (PostgreSQL's generic plan of a prepared statement, and SQLite, only match a partial index
+# whose condition the query's literally implies) and reads every session of the owner.
+LIVE_NAME = text("status NOT IN ('TERMINATED', 'CANCELLED', 'ERROR')")
 
 
 class SessionRow(Base):
@@ -79,8 +82,8 @@ class SessionRow(Base):
             "user_uuid",
             "name",
             unique=True,
-            postgresql_where=_LIVE_NAME,
-            sqlite_where=_LIVE_NAME,
+            postgresql_where=LIVE_NAME,
+            sqlite_where=LIVE_NAME,
         ),
     )
 
