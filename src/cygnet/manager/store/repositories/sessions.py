@@ -306,7 +306,7 @@ async def insert(
         ) from None
 
 
-def live_by_names_query(wanted: Collection[tuple[uuid.UUID, str]]) -> Select[tuple[S]]:
+def live_by_names_query(wanted: Collection[tuple[uuid.UUID, str]]) -> Select[S]:
     """The live sessions whose owner and name are among ``wanted`` (and a few more: every
     owner with every name; the caller picks the pairs). Served by the unique index on live
     names, whose condition it repeats word for word."""
