@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cygnet.common.lifecycle import SessionStatus
-from cygnet.manager.lifecycle.start import RESUME_AFTER, _prepare
+from cygnet.manager.lifecycle.start import RESUME_AFTER, claim
 from cygnet.manager.store.repositories.session_changes import SESSIONS, Loaded, SessionChange
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -34,9 +34,9 @@ def change(status: SessionStatus, age: timedelta) -> SessionChange:
     ],
 )
 def test_a_creating_session_is_resumed_only_when_left(age: timedelta, taken: bool) -> None:
-    assert _prepare(change(SessionStatus.CREATING, age), NOW) is taken
+    assert claim(change(SessionStatus.CREATING, age), NOW) is taken
 
 
 def test_sessions_no_longer_starting_are_left_alone() -> None:
     for status in (SessionStatus.RUNNING, SessionStatus.TERMINATING, SessionStatus.CANCELLED):
-        assert _prepare(change(status, RESUME_AFTER * 2), NOW) is False
+        assert claim(change(status, RESUME_AFTER * 2), NOW) is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,10 +16,11 @@ from cygnet.common.events import AgentLost, AgentStarted, KernelFailed, KernelTe
 from cygnet.common.lifecycle import SessionStatus
 from cygnet.common.logging import get_logger
 from cygnet.common.tasks import cancel_and_wait
+from cygnet.manager import entities as e
 from cygnet.manager.lifecycle import kernel_events, timeouts
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.schedule import schedule
-from cygnet.manager.lifecycle.start import STARTING, start_many
+from cygnet.manager.lifecycle.start import STARTING, start_claimed, start_many
 from cygnet.manager.lifecycle.terminate import terminate
 from cygnet.manager.store.repositories import sessions as repo
 
@@ -34,7 +36,6 @@ class SessionController:
         self._busy: set[uuid.UUID] = set()
         self._work: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
-        self._last_sweep = 0.0
 
     @property
     def busy(self) -> frozenset[uuid.UUID]:
@@ -54,6 +55,7 @@ class SessionController:
         subscription = self.ctx.bus.subscribe()
         self._loops = [
             asyncio.create_task(self._run(), name="session-reconcile"),
+            asyncio.create_task(self._sweeps(), name="session-sweep"),
             asyncio.create_task(self._events(subscription), name="session-agent-events"),
         ]
 
@@ -78,10 +80,21 @@ class SessionController:
             except Exception:
                 log.exception("session reconcile pass failed")
 
+    async def _sweeps(self) -> None:
+        """The time-limit sweep, once per sweep interval, in a loop of its own: it reads every
+        session with a deadline, which takes a while with thousands of them, and scheduling
+        passes go on meanwhile."""
+        while True:
+            await asyncio.sleep(self.ctx.settings.sweep_interval)
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("session sweep failed")
+
     async def run_once(self) -> None:
-        """One pass: schedule, start what is placed, terminate what is ending, and (at most
-        once per sweep interval) enforce time limits."""
-        await schedule(self.ctx)
+        """One pass: schedule (and start what it placed), start what else is starting,
+        terminate what is ending."""
+        await schedule(self.ctx, start=self._start_claimed)
         async with self.ctx.db.read() as tx:
             starting = await repo.ids_in(tx, STARTING)
             ending = await repo.ids_in(tx, [SessionStatus.TERMINATING])
@@ -90,17 +103,19 @@ class SessionController:
             self._spawn_batch(idle[first : first + START_BATCH], start_many)
         for session_id in ending:
             self._spawn(session_id, terminate)
-        now = self.ctx.clock.monotonic()
-        if now - self._last_sweep >= self.ctx.settings.sweep_interval:
-            self._last_sweep = now
-            started = time.perf_counter()
-            expired = await timeouts.enforce(self.ctx, self._busy)
-            departed = await kernel_events.end_kernels_of_departed_agents(self.ctx)
-            for session_id in [*expired, *departed]:
-                self._spawn(session_id, terminate)
-            self.ctx.scheduler.record(
-                "sweep", self.ctx.clock.now(), started, expired=len(expired), departed=len(departed)
-            )
+
+    async def sweep_once(self) -> None:
+        """Enforce time limits, and end the kernels of agents that left for good."""
+        started = time.perf_counter()
+        expired = await timeouts.enforce(self.ctx, self._busy)
+        departed = await kernel_events.end_kernels_of_departed_agents(self.ctx)
+        for session_id in [*expired, *departed]:
+            self._spawn(session_id, terminate)
+        self.ctx.scheduler.record(
+            "sweep", self.ctx.clock.now(), started, expired=len(expired), departed=len(departed)
+        )
+        if expired or departed:
+            self.hint()
 
     async def trigger(self, timeout: float = 10.0) -> dict[str, Any]:
         """Run a scheduling pass now and return what it did (its ``last_run`` entry)."""
@@ -113,6 +128,13 @@ class SessionController:
                 return dict(last)
             await asyncio.sleep(0.01)
         raise TimeoutError(f"no scheduling pass ended within {timeout} s")
+
+    def _start_claimed(self, sessions: Sequence[e.Session]) -> None:
+        """Start what a scheduling pass placed and claimed, in batches."""
+        for first in range(0, len(sessions), START_BATCH):
+            batch = sessions[first : first + START_BATCH]
+            work = functools.partial(start_claimed, self.ctx, batch)
+            self._run_handler([s.id for s in batch], "start", work)
 
     def _spawn(
         self, session_id: uuid.UUID, handler: Callable[[Context, uuid.UUID], Awaitable[None]]

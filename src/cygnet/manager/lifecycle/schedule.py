@@ -7,6 +7,9 @@ per resource group with the group's ``scheduler`` and ``scheduler_opts`` (the gr
 snapshot, so quotas count across them); then carry the result out.
 
 Success: SCHEDULED, each kernel on its agent (``kernel_scheduled``, ``session_scheduled``).
+Given a ``start``, the pass also claims what it placed (on to CREATING, as ``start`` would,
+in the same transaction) and hands the sessions to ``start`` once committed: a session is
+then loaded and written once between PENDING and its kernels' creation, not twice.
 Still waiting: stays PENDING, and ``status_data.scheduler`` says why (queue position, each
 plugin's verdict, the agents' reasons grouped) — rewritten only when that changes. Cancelled by
 the scheduler (a failed dependency, ``pending_timeout``): CANCELLED with that reason. What it
@@ -19,6 +22,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +31,7 @@ from cygnet.common.logging import get_logger
 from cygnet.manager import entities as e
 from cygnet.manager.lifecycle.context import Context
 from cygnet.manager.lifecycle.snapshot import build_snapshot, has_devices
+from cygnet.manager.lifecycle.start import claim
 from cygnet.manager.scheduler import (
     CycleResult,
     Profile,
@@ -82,8 +87,14 @@ def run_cycles(
     return results, current
 
 
-async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
-    """One scheduling pass; returns the ids of the sessions it scheduled."""
+async def schedule(
+    ctx: Context,
+    limit: int = 10_000,
+    *,
+    start: Callable[[Sequence[e.Session]], None] | None = None,
+) -> list[uuid.UUID]:
+    """One scheduling pass; returns the ids of the sessions it scheduled. With ``start``, it
+    claims them too and calls ``start`` with them once committed."""
     started = time.perf_counter()
     async with ctx.db.read() as tx:  # most passes find nothing: no write lock for them
         if not await repo.ids_in(tx, [SessionStatus.PENDING], limit=1):
@@ -91,6 +102,7 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
             return []
     events: list[e.SessionEvent] = []
     scheduled: list[uuid.UUID] = []
+    claimed: list[e.Session] = []
     async with ctx.db.transaction() as tx:
         await scheduling.lock(tx)
         pending = await repo.in_statuses(tx, [SessionStatus.PENDING], limit=limit)
@@ -143,6 +155,8 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
                         },
                     )
                 change.to(SessionStatus.SCHEDULED, now, reason="scheduled")
+                if start is not None:
+                    claim(change, now)
                 events.extend(change.events)
                 scheduled.append(placement.session_id)
             for session_id, why in result.cancelled.items():
@@ -169,10 +183,16 @@ async def schedule(ctx: Context, limit: int = 10_000) -> list[uuid.UUID]:
                 info["retries"] = retries + 1
                 info["last_try"] = now.isoformat()
                 explanations[session_id] = {**session.status_data, "scheduler": info}
+        if start is not None:
+            ids = set(scheduled)
+            claimed = await changes_repo.entities([c for c in changes.values() if c.id in ids])
         await changes_repo.save(tx, changes.values())
         await scheduling.record_explanations(tx, explanations)
     for event in events:
         ctx.bus.publish(event)
+    if claimed:
+        assert start is not None
+        start(claimed)
     ctx.scheduler.record(
         "schedule",
         ctx.clock.now(),

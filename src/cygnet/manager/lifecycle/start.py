@@ -146,9 +146,9 @@ def kernel_request(session: e.Session, kernel: e.Kernel) -> rpc.CreateKernel:
     )
 
 
-def _prepare(change: SessionChange, now: datetime) -> bool:
-    """SCHEDULED/PREPARING -> CREATING for the session and its kernels; False if it is no
-    longer starting."""
+def claim(change: SessionChange, now: datetime) -> bool:
+    """SCHEDULED/PREPARING -> CREATING for the session and its kernels, which claims its
+    start; False if it is no longer starting or another start holds it."""
     if change.status not in STARTING:
         return False
     if change.status == SessionStatus.CREATING and now - change.status_changed < RESUME_AFTER:
@@ -198,16 +198,21 @@ async def start(ctx: Context, session_id: uuid.UUID) -> None:
 
 
 async def start_many(ctx: Context, session_ids: Sequence[uuid.UUID]) -> None:
-    """Start several sessions: one transaction moves them all to CREATING, their kernels are
-    created on their agents concurrently (at most ``MAX_CONCURRENT_CREATES`` at once), and one
-    transaction records every outcome."""
+    """Start several sessions: one transaction claims them (CREATING), then
+    ``start_claimed``."""
 
     async def prepare(changes: list[SessionChange]) -> list[e.Session]:
         now = ctx.clock.now()
-        starting = [c for c in changes if _prepare(c, now)]
+        starting = [c for c in changes if claim(c, now)]
         return await changes_repo.entities(starting)
 
-    sessions = await ctx.change_many(session_ids, prepare)
+    await start_claimed(ctx, await ctx.change_many(session_ids, prepare))
+
+
+async def start_claimed(ctx: Context, sessions: Sequence[e.Session]) -> None:
+    """Start sessions this manager has claimed (CREATING, as they were claimed): their
+    kernels are created on their agents concurrently (at most ``MAX_CONCURRENT_CREATES`` at
+    once), and one transaction records every outcome."""
     if not sessions:
         return
     limit = asyncio.Semaphore(MAX_CONCURRENT_CREATES)
