@@ -1,8 +1,8 @@
 """PENDING -> SCHEDULED: run the scheduler over the queue and book what it places.
 
 Picks up: PENDING. One transaction per pass, under the scheduling lock (an advisory lock on
-PostgreSQL, so two managers never book the same room; SQLite serialises writers): read the
-queue, agents, bookings, usage, limits and dependencies; build the snapshot; run one cycle
+PostgreSQL, so two managers never book the same room; SQLite serialises writers): read (and lock)
+the queue, then agents, bookings, usage, limits and dependencies; build the snapshot; run one cycle
 per resource group with the group's ``scheduler`` and ``scheduler_opts`` (the groups share the
 snapshot, so quotas count across them); then carry the result out.
 
@@ -105,9 +105,11 @@ async def schedule(
     claimed: list[e.Session] = []
     async with ctx.db.transaction() as tx:
         await scheduling.lock(tx)
-        pending = await repo.in_statuses(tx, [SessionStatus.PENDING], limit=limit)
-        if not pending:
+        queued = await changes_repo.pending(tx, limit)  # locked: the pass decides on them
+        if not queued:
             return []
+        pending = await changes_repo.entities(queued)
+        changes = {c.id: c for c in queued}
         # ALIVE in the store and to this manager's registry, which learns agents registered
         # with other managers from these rows: every manager schedules onto every agent.
         agents = ctx.agents.schedulable(await agents_repo.alive(tx))
@@ -134,9 +136,6 @@ async def schedule(
         addresses = {a.id: a.address for a in agents}
         by_id = {s.id: s for s in pending}
         explanations: dict[uuid.UUID, dict[str, Any]] = {}
-        decided = [p.session_id for r in results for p in r.placed]
-        decided += [sid for r in results for sid in r.cancelled]
-        changes = {c.id: c for c in await changes_repo.change_many(tx, decided)}  # one query
         for result in results:
             for placement in result.placed:
                 change = changes.get(placement.session_id)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -236,9 +236,10 @@ class SessionChange:
         return (await entities([self]))[0]
 
 
-async def _load(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[SessionChange]:
-    """Lock and load the sessions ``ids`` (sorted) and their kernels: two queries."""
-    stmt = select(SESSIONS).where(SESSIONS.c.id.in_(ids)).order_by(SESSIONS.c.id)
+async def _load(session: AsyncSession, which: ColumnElement[bool]) -> list[SessionChange]:
+    """Lock (in id order) and load the sessions ``which`` selects, and their kernels: two
+    queries."""
+    stmt = select(SESSIONS).where(which).order_by(SESSIONS.c.id)
     result = await session.execute(stmt.with_for_update())
     keys = list(result.keys())
     rows = [Loaded(SESSIONS, dict(zip(keys, r, strict=True))) for r in result.all()]
@@ -266,7 +267,7 @@ async def change(session: AsyncSession, session_id: uuid.UUID) -> SessionChange 
     """The session, locked for the rest of the transaction (``FOR UPDATE`` on PostgreSQL;
     SQLite serialises writers anyway), ready to change; None if it does not exist. What
     changes is written by ``save``."""
-    found = await _load(session, [session_id])
+    found = await _load(session, SESSIONS.c.id == session_id)
     return found[0] if found else None
 
 
@@ -276,7 +277,22 @@ async def change_many(
     """``change`` for several sessions in one query (locked in id order, so that two
     transactions locking overlapping sets cannot deadlock); missing ones are left out."""
     ids = sorted(set(session_ids))
-    return await _load(session, ids) if ids else []
+    return await _load(session, SESSIONS.c.id.in_(ids)) if ids else []
+
+
+async def pending(session: AsyncSession, limit: int) -> list[SessionChange]:
+    """The first ``limit`` sessions of the queue (PENDING, oldest first), locked and loaded
+    in one go, in queue order, ready to change: what a scheduling pass reads and decides."""
+    queue = (
+        select(SESSIONS.c.id)
+        .where(SESSIONS.c.status == SessionStatus.PENDING.value)
+        .order_by(SESSIONS.c.created_at, SESSIONS.c.id)
+        .limit(limit)
+    )
+    loaded = await _load(session, SESSIONS.c.id.in_(queue.scalar_subquery()))
+    # one changed meanwhile (PostgreSQL locks the row's newest version) is no longer queued
+    queued = [c for c in loaded if c.status == SessionStatus.PENDING]
+    return sorted(queued, key=lambda c: (c._row.created_at, c.id))
 
 
 async def save(session: AsyncSession, changes: Iterable[SessionChange]) -> None:
