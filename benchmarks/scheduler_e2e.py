@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cygnet.common.lifecycle import SessionStatus
 from cygnet.manager.entities import Caller, UserRole
 from cygnet.manager.services.sessions import SessionSpec
 from cygnet.manager.store.repositories import keypairs, policies
@@ -57,7 +58,8 @@ async def submit(svc: Any, caller: Caller, count: int, concurrency: int) -> None
 
 async def running(db: Any) -> int:
     async with db.read() as tx:
-        return (await sessions_repo.count_by_status(tx)).get("RUNNING", 0)
+        counts = await sessions_repo.count_by_status(tx, [SessionStatus.RUNNING])
+        return counts.get(SessionStatus.RUNNING.value, 0)
 
 
 CORES_PER_AGENT = 16
@@ -110,7 +112,7 @@ async def main(
                         last_print = now
                     if submitting.done() and submitting.exception():
                         raise submitting.exception()  # type: ignore[misc]
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.1)
                 seconds = time.perf_counter() - t0
                 await submitting
                 submitted_in = seconds

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import update
+
 from cygnet.common.lifecycle import SessionStatus
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager.entities import Caller, UserRole
 from cygnet.manager.services.sessions import SessionSpec
+from cygnet.manager.store.models import AgentRow
+from cygnet.manager.store.repositories import agents as agents_repo
 from cygnet.manager.store.repositories import keypairs, scheduling
 from cygnet.testing.agents import ClusterFactory
 
@@ -70,3 +74,50 @@ async def test_grouped_reads_equal_the_kernels_one_by_one(
         finally:
             for spec in specs:
                 await svc.destroy(me, spec.name or "")
+
+
+async def test_slot_types_are_those_of_every_agent(
+    local_cluster: ClusterFactory, tmp_path: Path
+) -> None:
+    async with local_cluster(tmp_path, agents=2, manager_settings=FAST, **SIM) as cluster:
+        manager = cluster.manager.manager
+        async with manager.db.transaction() as tx:
+            # a third agent of another kind, gone since: what it offered stays known
+            gone = await agents_repo.list_all(tx)
+            assert len(gone) == 2
+            await tx.execute(
+                update(AgentRow)
+                .where(AgentRow.id == gone[1].id)
+                .values(slot_types={**gone[1].slot_types, "cuda.shares": "count"}, status="LOST")
+            )
+        async with manager.db.read() as tx:
+            expected: dict[str, str] = {}
+            for agent in await agents_repo.list_all(tx):
+                expected.update(agent.slot_types)
+            assert await agents_repo.slot_types(tx) == expected
+        assert expected["cuda.shares"] == "count" and "cpu" in expected
+
+
+async def test_alive_agents_are_made_again_only_when_their_row_changed(
+    local_cluster: ClusterFactory, tmp_path: Path
+) -> None:
+    # no heartbeat changes a row during the test
+    quiet = {**SIM, "heartbeat_interval": 3600.0}
+    async with local_cluster(tmp_path, agents=2, **quiet) as cluster:
+        manager = cluster.manager.manager
+        async with manager.db.read() as tx:
+            first = await agents_repo.alive(tx)
+            again = await agents_repo.alive(tx)
+        assert [a.id for a in first] == [a.id for a in again]
+        assert all(a is b for a, b in zip(first, again, strict=True))
+        async with manager.db.transaction() as tx:
+            await tx.execute(
+                update(AgentRow)
+                .where(AgentRow.id == first[1].id)
+                .values(live_stat={"node": {"temperature": 71.5}})
+            )
+        async with manager.db.read() as tx:
+            third = await agents_repo.alive(tx)
+        assert third[0] is first[0]
+        assert third[1] is not first[1]
+        assert third[1].live_stat == {"node": {"temperature": 71.5}}

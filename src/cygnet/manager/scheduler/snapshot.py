@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import operator
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -538,7 +538,18 @@ class SnapshotBuilder:
             for k in s.kernels:
                 names.update(n for n, v in k.requested.items() if v not in (0, "0"))
         schema = SlotSchema.of(names, self._slot_types)
-        agents = tuple(self._make_agent(schema, a) for a in self._agents)
+        # Thousands of agents of a few kinds, mostly equally full: each distinct map of slots
+        # becomes a vector once.
+        vectors: dict[tuple[bool, tuple[tuple[str, SlotValue], ...]], Vec] = {}
+
+        def vector(slots: Mapping[str, SlotValue], round_up: bool) -> Vec:
+            key = (round_up, tuple(slots.items()))
+            found = vectors.get(key)
+            if found is None:
+                found = vectors[key] = schema.vector(slots, round_up=round_up)
+            return found
+
+        agents = tuple(self._make_agent(schema, a, vector) for a in self._agents)
         pending = tuple(self._make_session(schema, s) for s in self._sessions)
         vec = schema.vector
         usage = Usage(
@@ -572,9 +583,11 @@ class SnapshotBuilder:
         )
 
     @staticmethod
-    def _make_agent(schema: SlotSchema, a: _AgentInput) -> AgentInfo:
-        capacity = schema.vector(a.capacity, round_up=False)
-        occupied = schema.vector(a.occupied, round_up=True)
+    def _make_agent(
+        schema: SlotSchema, a: _AgentInput, vector: Callable[[Mapping[str, SlotValue], bool], Vec]
+    ) -> AgentInfo:
+        capacity = vector(a.capacity, False)
+        occupied = vector(a.occupied, True)
         devices: dict[int, DeviceSet] = {}
         for slot, per_device in a.devices.items():
             items = (

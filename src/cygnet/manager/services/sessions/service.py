@@ -172,11 +172,8 @@ class SessionService:
     # -- creation -------------------------------------------------------------------------
 
     async def _load_slot_types(self) -> dict[str, str]:
-        known: dict[str, str] = {}
         async with self.db.read() as tx:
-            for agent in await agents_repo.list_all(tx):
-                known.update(agent.slot_types)
-        return known
+            return await agents_repo.slot_types(tx)
 
     def _build(
         self, target: creation.Target, image: ImageEntry, spec: SessionSpec, slot_types: Any

@@ -81,12 +81,29 @@ def _decoded(text: str) -> Any:
     return json.loads(text)
 
 
+async def slot_types(session: AsyncSession) -> dict[str, str]:
+    """Every slot type some agent (in any status) offers, with its kind: each distinct map
+    read once, not every agent's row."""
+    t = m.AgentRow.__table__
+    stmt = select(cast(t.c.slot_types, Text)).distinct()
+    known: dict[str, str] = {}
+    for text in sorted(row[0] or "{}" for row in (await session.execute(stmt)).all()):
+        known.update(_decoded(text))
+    return known
+
+
+# The agents the last ``alive`` read, by id, with the row they were made from: an agent whose
+# row is the same (most of them, from one pass to the next) is not made again.
+_alive_seen: dict[str, tuple[tuple[Any, ...], e.Agent]] = {}
+
+
 async def alive(session: AsyncSession) -> list[e.Agent]:
     """The ALIVE agents, for a scheduling pass: ``list_all`` without what a pass does not use
     (hardware metadata, the agents' own occupancy report), in one Core query. The registration
-    maps are shared between agents with equal values: read them, never change them."""
+    maps are shared between agents with equal values, and an agent whose row has not changed
+    since the last read is the same object: read them, never change them."""
     t = m.AgentRow.__table__
-    shared = [cast(t.c[name], Text).label(name) for name in _REGISTERED_JSON]
+    as_text = [cast(t.c[name], Text).label(name) for name in (*_REGISTERED_JSON, "live_stat")]
     stmt = (
         select(
             t.c.id,
@@ -99,40 +116,47 @@ async def alive(session: AsyncSession) -> list[e.Agent]:
             t.c.architecture,
             t.c.version,
             t.c.runtime,
-            t.c.live_stat,
             t.c.first_contact,
             t.c.lost_at,
             t.c.last_heartbeat,
-            *shared,
+            *as_text,
         )
         .where(t.c.status == AgentStatus.ALIVE.value)
         .order_by(t.c.id)
     )
-    return [
-        e.Agent(
-            id=row.id,
-            status=row.status,
-            status_changed=row.status_changed,
-            region=row.region,
-            resource_group=row.scaling_group,
-            schedulable=row.schedulable,
-            available_slots=_decoded(row.available_slots or "{}"),
-            occupied_slots={},
-            address=row.addr,
-            architecture=row.architecture,
-            version=row.version,
-            runtime=row.runtime,
-            slot_types=_decoded(row.slot_types or "{}"),
-            compute_plugins=_decoded(row.compute_plugins or "{}"),
-            hardware_metadata={},
-            images=_decoded(row.images or "[]"),
-            live_stat=dict(row.live_stat or {}),
-            first_contact=row.first_contact,
-            lost_at=row.lost_at,
-            last_heartbeat=row.last_heartbeat,
-        )
-        for row in (await session.execute(stmt)).all()
-    ]
+    seen: dict[str, tuple[tuple[Any, ...], e.Agent]] = {}
+    for row in (await session.execute(stmt)).all():
+        key = tuple(row)
+        kept = _alive_seen.get(row.id)
+        seen[row.id] = kept if kept is not None and kept[0] == key else (key, _alive_agent(row))
+    _alive_seen.clear()
+    _alive_seen.update(seen)
+    return [agent for _, agent in seen.values()]
+
+
+def _alive_agent(row: Any) -> e.Agent:
+    return e.Agent(
+        id=row.id,
+        status=row.status,
+        status_changed=row.status_changed,
+        region=row.region,
+        resource_group=row.scaling_group,
+        schedulable=row.schedulable,
+        available_slots=_decoded(row.available_slots or "{}"),
+        occupied_slots={},
+        address=row.addr,
+        architecture=row.architecture,
+        version=row.version,
+        runtime=row.runtime,
+        slot_types=_decoded(row.slot_types or "{}"),
+        compute_plugins=_decoded(row.compute_plugins or "{}"),
+        hardware_metadata={},
+        images=_decoded(row.images or "[]"),
+        live_stat=json.loads(row.live_stat or "{}"),
+        first_contact=row.first_contact,
+        lost_at=row.lost_at,
+        last_heartbeat=row.last_heartbeat,
+    )
 
 
 async def page(

@@ -635,10 +635,15 @@ async def count_live_by_access_key(
     return {str(row[0]): int(row[1]) for row in (await session.execute(stmt)).all()}
 
 
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
-    """How many sessions are in each status that is not over."""
-    dead = [s.value for s in NAME_RELEASING_STATUSES]
-    stmt = select(S.status, func.count()).where(S.status.not_in(dead)).group_by(S.status)
+async def count_by_status(
+    session: AsyncSession, statuses: Iterable[SessionStatus] | None = None
+) -> dict[str, int]:
+    """How many sessions are in each status that is not over (or each of ``statuses``)."""
+    if statuses is None:
+        which = S.status.not_in([s.value for s in NAME_RELEASING_STATUSES])
+    else:
+        which = S.status.in_([s.value for s in statuses])
+    stmt = select(S.status, func.count()).where(which).group_by(S.status)
     return {str(status): int(n) for status, n in (await session.execute(stmt)).all()}
 
 
