@@ -4,12 +4,13 @@ reads nothing), and the lock that serialises cycles across managers."""
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cygnet.common.lifecycle import SessionResult, SessionStatus
@@ -177,20 +178,20 @@ async def bookings(session: AsyncSession, devices_on: Iterable[str] | None = Non
     every row distinct."""
     holding = K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
     stmt = (
-        select(K.agent_id, K.requested_slots, func.count())
+        select(K.agent_id, _as_text(K.requested_slots), func.count())
         .where(K.agent_id.is_not(None), holding)
         .group_by(K.agent_id, K.requested_slots)
     )
     booked: dict[str, ResourceSlot] = {}
     for agent_id, slots, count in (await session.execute(stmt)).all():
-        held = parse_slots(slots) * count
+        held = parse_slots_text(slots) * count
         previous = booked.get(agent_id)
         booked[agent_id] = held if previous is None else previous + held
     holdings: dict[str, list[Holding]] = {}
     wanted = None if devices_on is None else list(devices_on)
     if wanted is None or wanted:
         stmt = (
-            select(K.agent_id, K.requested_slots, K.allocation, func.count())
+            select(K.agent_id, _as_text(K.requested_slots), K.allocation, func.count())
             .where(K.agent_id.is_not(None), holding)
             .group_by(K.agent_id, K.requested_slots, K.allocation)
         )
@@ -198,7 +199,7 @@ async def bookings(session: AsyncSession, devices_on: Iterable[str] | None = Non
             stmt = stmt.where(K.agent_id.in_(wanted))
         for agent_id, slots, allocation, count in (await session.execute(stmt)).all():
             holdings.setdefault(agent_id, []).append(
-                Holding(parse_slots(slots), allocation or {}, count)
+                Holding(parse_slots_text(slots), allocation or {}, count)
             )
     return Bookings(booked, holdings)
 
@@ -215,14 +216,14 @@ async def live_usage(session: AsyncSession) -> tuple[list[Usage], dict[str, int]
     holding = K.status.in_([s.value for s in HOLDING_KERNEL_STATUSES])
     owner = (S.access_key, S.user_uuid, S.group_id, S.domain_name)
     stmt = (
-        select(*owner, K.requested_slots, func.count())
+        select(*owner, _as_text(K.requested_slots), func.count())
         .join(K, K.session_id == S.id)
         .where(holding)
         .group_by(*owner, K.requested_slots)
     )
     totals: dict[tuple[str, uuid.UUID, uuid.UUID, str], ResourceSlot] = {}
     for key, user, project, domain, slots, count in (await session.execute(stmt)).all():
-        held = parse_slots(slots) * count
+        held = parse_slots_text(slots) * count
         who = (key, user, project, domain)
         previous = totals.get(who)
         totals[who] = held if previous is None else previous + held
@@ -248,6 +249,18 @@ def parse_slots(slots: Mapping[str, Any] | None) -> ResourceSlot:
         return _parse_items(tuple(sorted((slots or {}).items())))
     except TypeError:
         return ResourceSlot.from_json(dict(slots or {}))
+
+
+def _as_text(column: Any) -> Any:
+    """A JSON column read as its text: a grouped read returns the same few requests on many
+    rows (one per agent), which ``parse_slots_text`` then decodes once each."""
+    return cast(column, Text)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_slots_text(raw: str | None) -> ResourceSlot:
+    """A request stored as JSON text, as a ``ResourceSlot`` (remembered by text)."""
+    return parse_slots(json.loads(raw) if raw else None)
 
 
 async def record_explanations(session: AsyncSession, data: dict[uuid.UUID, dict[str, Any]]) -> None:
