@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from decimal import (
     ROUND_DOWN,
     ROUND_HALF_EVEN,
@@ -294,6 +294,9 @@ class ResourceSlot(Mapping[str, Decimal]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def items(self) -> ItemsView[str, Decimal]:
+        return self._data.items()  # the mixin's goes through __getitem__ for each item
 
     def get_or_zero(self, name: str) -> Decimal:
         """The quantity of a slot, zero when missing."""

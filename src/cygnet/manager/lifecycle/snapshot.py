@@ -62,14 +62,14 @@ def build_snapshot(
         builder.agent(
             agent.id,
             capacity=agent.available_slots,
-            occupied=booked.get(agent.id, ResourceSlot()).to_json(),
+            occupied=booked.get(agent.id) or _NOTHING,
             resource_group=agent.resource_group,
             architecture=agent.architecture,
             schedulable=agent.schedulable,
             images=images,
             devices=devices or None,
             device_unit=units or None,
-            metrics=_metrics(agent.live_stat),
+            metrics=metrics_of(agent.live_stat),
         )
     for session in pending:
         builder.session(
@@ -228,6 +228,25 @@ def _usage_and_limits(
             total_resource_slots=inputs.domain_slots.get(domain),
             resource_groups=inputs.domain_groups.get(domain, ()),
         )
+
+
+_NOTHING = ResourceSlot()
+
+# The metrics of each agent's live stats the last snapshot read, by the stats' identity (an
+# agent whose row did not change is the same object, ``agents.alive``), kept with them.
+_metrics_seen: dict[int, tuple[Mapping[str, Any], dict[str, float]]] = {}
+
+
+def metrics_of(live_stat: Mapping[str, Any]) -> dict[str, float]:
+    """``_metrics``, worked out again only for live stats not seen by the last call."""
+    kept = _metrics_seen.get(id(live_stat))
+    if kept is not None and kept[0] is live_stat:
+        return kept[1]
+    metrics = _metrics(live_stat)
+    if len(_metrics_seen) > 100_000:
+        _metrics_seen.clear()
+    _metrics_seen[id(live_stat)] = (live_stat, metrics)
+    return metrics
 
 
 def _metrics(live_stat: Mapping[str, Any]) -> dict[str, float]:

@@ -157,9 +157,9 @@ def claim(change: SessionChange, now: datetime) -> bool:
         (KernelStatus.PREPARING, SessionStatus.PREPARING),
         (KernelStatus.CREATING, SessionStatus.CREATING),
     ):
-        for kernel in change.kernels:
-            if kernel.status in (KernelStatus.SCHEDULED, KernelStatus.PREPARING):
-                change.kernel_to(kernel.id, status_k, now)
+        for kernel_id, status in change.kernel_states:
+            if status in (KernelStatus.SCHEDULED, KernelStatus.PREPARING):
+                change.kernel_to(kernel_id, status_k, now)
         if change.status != SessionStatus.CREATING:
             change.to(status_s, now)
     return True
@@ -285,7 +285,7 @@ def _record(change: SessionChange, outcome: _Started, now: datetime) -> None:
         return
     for kernel_id in outcome.created:
         change.kernel_to(kernel_id, KernelStatus.RUNNING, now)
-    if all(k.status == KernelStatus.RUNNING for k in change.kernels):
+    if all(status == KernelStatus.RUNNING for _, status in change.kernel_states):
         change.to(SessionStatus.RUNNING, now, values={"last_activity": now})
         for kernel in change.kernels:
             early = kernel.status_data.get("early_exit")

@@ -119,6 +119,11 @@ class SessionChange:
         return SessionType(self._row.type)
 
     @property
+    def kernel_states(self) -> list[tuple[uuid.UUID, KernelStatus]]:
+        """Each kernel's id and status, as they stand (cheaper than ``kernels``)."""
+        return [(k.id, KernelStatus(k.status)) for k in self._kernels]
+
+    @property
     def kernels(self) -> list[e.Kernel]:
         return [kernel_entity(cast(m.KernelRow, k)) for k in self._kernels]
 
