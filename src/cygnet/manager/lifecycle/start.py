@@ -287,9 +287,10 @@ def _record(change: SessionChange, outcome: _Started, now: datetime) -> None:
         change.kernel_to(kernel_id, KernelStatus.RUNNING, now)
     if all(status == KernelStatus.RUNNING for _, status in change.kernel_states):
         change.to(SessionStatus.RUNNING, now, values={"last_activity": now})
-        for kernel in change.kernels:
-            early = kernel.status_data.get("early_exit")
+        for kernel_id, _ in change.kernel_states:
+            early = change.kernel_status_data(kernel_id).get("early_exit")
             if early is not None:
+                kernel = next(k for k in change.kernels if k.id == kernel_id)
                 kernel_ended(change, kernel, early.get("exit_code"), early["reason"], now)
                 break
 

@@ -7,12 +7,14 @@ of changed columns, one executemany INSERT of the status changes (a literal mult
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
+from sqlalchemy import JSON, ColumnElement, Table, Text, bindparam, insert, select, update
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,30 +37,72 @@ SESSIONS: Table = cast(Table, m.SessionRow.__table__)
 KERNELS: Table = cast(Table, m.KernelRow.__table__)
 STATUS_CHANGES: Table = cast(Table, m.StatusChangeRow.__table__)
 
+
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.key for c in table.c if isinstance(c.type, JSON))
+
+
+def _columns(table: Table, leave_out: Iterable[str] = ()) -> list[Any]:
+    """The columns to load: JSON ones as their text, which ``Loaded`` decodes when first read
+    (a status change reads two or three of a session's many JSON columns)."""
+    json_columns = _json_columns(table)
+    return [
+        sa_cast(c, Text).label(c.key) if c.key in json_columns else c
+        for c in table.c
+        if c.key not in leave_out
+    ]
+
+
 # Read with a kernel only to be written (up to ``logs_limit`` bytes each): never loaded.
-_KERNEL_COLUMNS = [c for c in KERNELS.c if c.key != "logs"]
+_KERNEL_COLUMNS = _columns(KERNELS, leave_out=["logs"])
+_SESSION_COLUMNS = _columns(SESSIONS)
+_JSON_COLUMNS = {t.name: _json_columns(t) for t in (SESSIONS, KERNELS)}
 
 
 class Loaded:
     """One row as loaded: its columns as attributes (so the entity converters take it like an
-    ORM row), and the names of those changed since (``dirty``), for ``save``."""
+    ORM row), JSON ones decoded when first read, and the names of those changed since
+    (``dirty``), for ``save``."""
 
     _table: Table
+    _raw: dict[str, str | None]
     dirty: set[str]
 
-    def __init__(self, table: Table, values: Mapping[str, Any]) -> None:
+    def __init__(
+        self, table: Table, values: Mapping[str, Any], raw: Mapping[str, str | None] | None = None
+    ) -> None:
         self.__dict__.update(values)
         self.__dict__["_table"] = table
+        self.__dict__["_raw"] = dict(raw or {})
         self.__dict__["dirty"] = set()
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key not in self._table.c:
             raise AttributeError(f"{self._table.name} has no column {key!r}")
         self.__dict__[key] = value
+        self._raw.pop(key, None)
         self.dirty.add(key)
 
-    def __getattr__(self, key: str) -> Any:  # only for what was not loaded
-        raise AttributeError(key)
+    def __getattr__(self, key: str) -> Any:  # only for what is not in __dict__ yet
+        raw = self.__dict__["_raw"]
+        if key not in raw:
+            raise AttributeError(key)
+        text = raw.pop(key)
+        value = None if text is None else json.loads(text)
+        self.__dict__[key] = value
+        return value
+
+
+def _loaded(table: Table, keys: Sequence[str], values: Sequence[Any]) -> Loaded:
+    json_columns = _JSON_COLUMNS[table.name]
+    plain: dict[str, Any] = {}
+    raw: dict[str, str | None] = {}
+    for key, value in zip(keys, values, strict=True):
+        if key in json_columns:
+            raw[key] = value
+        else:
+            plain[key] = value
+    return Loaded(table, plain, raw)
 
 
 def _event(
@@ -126,6 +170,10 @@ class SessionChange:
     @property
     def kernels(self) -> list[e.Kernel]:
         return [kernel_entity(cast(m.KernelRow, k)) for k in self._kernels]
+
+    def kernel_status_data(self, kernel_id: uuid.UUID) -> dict[str, Any]:
+        """One kernel's ``status_data`` as it stands (without making its entity)."""
+        return dict(self._kernel_row(kernel_id).status_data or {})
 
     def _kernel_row(self, kernel_id: uuid.UUID) -> Loaded:
         for kernel in self._kernels:
@@ -244,10 +292,10 @@ class SessionChange:
 async def _load(session: AsyncSession, which: ColumnElement[bool]) -> list[SessionChange]:
     """Lock (in id order) and load the sessions ``which`` selects, and their kernels: two
     queries."""
-    stmt = select(SESSIONS).where(which).order_by(SESSIONS.c.id)
+    stmt = select(*_SESSION_COLUMNS).where(which).order_by(SESSIONS.c.id)
     result = await session.execute(stmt.with_for_update())
     keys = list(result.keys())
-    rows = [Loaded(SESSIONS, dict(zip(keys, r, strict=True))) for r in result.all()]
+    rows = [_loaded(SESSIONS, keys, r) for r in result.all()]
     if not rows:
         return []
     kernels: dict[uuid.UUID, list[Loaded]] = {row.id: [] for row in rows}
@@ -259,7 +307,7 @@ async def _load(session: AsyncSession, which: ColumnElement[bool]) -> list[Sessi
     kresult = await session.execute(kstmt)
     kkeys = list(kresult.keys())
     for r in kresult.all():
-        kernel = Loaded(KERNELS, dict(zip(kkeys, r, strict=True)))
+        kernel = _loaded(KERNELS, kkeys, r)
         kernels[kernel.session_id].append(kernel)
     changes = []
     for row in rows:
