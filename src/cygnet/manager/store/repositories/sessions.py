@@ -409,40 +409,6 @@ async def ids_in(
     return list((await session.execute(stmt)).scalars())
 
 
-async def in_statuses(
-    session: AsyncSession, statuses: Iterable[SessionStatus], limit: int = 1000
-) -> list[e.Session]:
-    stmt = (
-        select(S.__table__)
-        .where(S.status.in_([s.value for s in statuses]))
-        .order_by(S.created_at, S.id)
-        .limit(limit)
-    )
-    return await _read(session, stmt)
-
-
-# A kernel's logs (up to ``logs_limit`` bytes) are read only on their own (``kernel_logs``).
-_KERNEL_COLUMNS = [c for c in K.__table__.c if c.key != "logs"]
-
-
-async def _read(session: AsyncSession, stmt: Select[Any]) -> list[e.Session]:
-    """The sessions ``stmt`` (a Core select of the sessions table) finds, with their kernels,
-    as entities: two queries and plain rows, no ORM objects (a scheduling pass reads
-    thousands)."""
-    rows = [SimpleNamespace(**r) for r in (await session.execute(stmt)).mappings()]
-    if not rows:
-        return []
-    by_id = {row.id: row for row in rows}
-    for row in rows:
-        row.kernels = []
-    kernels = (
-        select(*_KERNEL_COLUMNS).where(K.session_id.in_(list(by_id))).order_by(K.cluster_idx, K.id)
-    )
-    for kernel in (await session.execute(kernels)).mappings():
-        by_id[kernel["session_id"]].kernels.append(SimpleNamespace(**kernel))
-    return await session_entities(session, cast(list[m.SessionRow], rows))
-
-
 async def live_kernels_on(session: AsyncSession, agent_ids: Iterable[str]) -> list[e.Kernel]:
     """Kernels that hold resources on the given agents."""
     stmt = select(K).where(
