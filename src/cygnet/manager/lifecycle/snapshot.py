@@ -45,7 +45,7 @@ def build_snapshot(
     builder = SnapshotBuilder(now, slot_types=slot_types, plugin_state=plugin_state)
     # Agents of one kind share their registration maps (``agents.alive``): work on each
     # distinct one once.
-    image_names: dict[int, list[str]] = {}
+    image_names: dict[int, frozenset[str]] = {}  # (a frozenset is taken as it is)
     capacities: dict[tuple[int, int], dict[str, dict[str, Decimal]]] = {}
     for agent in agents:
         key = (id(agent.compute_plugins), id(agent.available_slots))
@@ -57,7 +57,7 @@ def build_snapshot(
         )
         images = image_names.get(id(agent.images))
         if images is None:
-            images = [with_tag(str(i.get("name", ""))) for i in agent.images]
+            images = frozenset(with_tag(str(i.get("name", ""))) for i in agent.images)
             image_names[id(agent.images)] = images
         builder.agent(
             agent.id,

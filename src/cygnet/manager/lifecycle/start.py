@@ -234,7 +234,14 @@ async def _start_one(ctx: Context, session: e.Session, limit: asyncio.Semaphore)
         async with limit:
             return await _create(ctx, session, kernel)
 
-    results = await asyncio.gather(*(create(k) for k in pending), return_exceptions=True)
+    results: list[rpc.KernelCreated | BaseException]
+    if len(pending) == 1:  # most sessions: no task of its own for the one kernel
+        try:
+            results = [await create(pending[0])]
+        except Exception as exc:
+            results = [exc]
+    else:
+        results = await asyncio.gather(*(create(k) for k in pending), return_exceptions=True)
     outcome = _Started()
     for kernel, result in zip(pending, results, strict=True):
         if isinstance(result, rpc.KernelCreated):

@@ -57,6 +57,7 @@ def _columns(table: Table, leave_out: Iterable[str] = ()) -> list[Any]:
 _KERNEL_COLUMNS = _columns(KERNELS, leave_out=["logs"])
 _SESSION_COLUMNS = _columns(SESSIONS)
 _JSON_COLUMNS = {t.name: _json_columns(t) for t in (SESSIONS, KERNELS)}
+_BIND = {c.key: f"v_{c.key}" for t in (SESSIONS, KERNELS) for c in t.c}  # save's parameters
 
 
 class Loaded:
@@ -359,7 +360,7 @@ async def save(session: AsyncSession, changes: Iterable[SessionChange]) -> None:
             if not row.dirty:
                 continue
             columns = frozenset(row.dirty)
-            values = {f"v_{c}": row.__dict__[c] for c in columns}
+            values = {_BIND[c]: row.__dict__[c] for c in columns}
             updates.setdefault((row._table.name, columns), []).append({"b_id": row.id, **values})
             row.dirty.clear()
         records += change._records
@@ -370,7 +371,7 @@ async def save(session: AsyncSession, changes: Iterable[SessionChange]) -> None:
         stmt = (
             update(table)
             .where(table.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in sorted(columns)})
+            .values({c: bindparam(_BIND[c], type_=table.c[c].type) for c in sorted(columns)})
         )
         await session.execute(stmt, sorted(params, key=lambda p: p["b_id"]))
     if records:
