@@ -11,7 +11,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Table, func, or_, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -245,13 +245,14 @@ async def insert_many(
     dependencies = [
         {"session_id": n.values["id"], "depends_on": d} for n in new for d in n.depends_on
     ]
+    # Core inserts of the tables (the ORM's bulk insert costs as much again per row)
     for group in _same_keys(sessions):
-        await session.execute(sa_insert(S), group)
+        await session.execute(sa_insert(_table(S)), group)
     if kernels:
-        await session.execute(sa_insert(K), kernels)
-    await session.execute(sa_insert(m.StatusChangeRow), changes)
+        await session.execute(sa_insert(_table(K)), kernels)
+    await session.execute(sa_insert(_table(m.StatusChangeRow)), changes)
     if dependencies:
-        await session.execute(sa_insert(m.SessionDependencyRow), dependencies)
+        await session.execute(sa_insert(_table(m.SessionDependencyRow)), dependencies)
     # The entities come from the values: plain rows with every column (defaults filled in).
     of_session: dict[uuid.UUID, list[SimpleNamespace]] = {}
     for k in kernels:
@@ -262,6 +263,10 @@ async def insert_many(
         row.kernels = sorted(of_session.get(values["id"], []), key=lambda k: k.cluster_idx)
         rows.append(row)
     return await session_entities(session, cast(list[m.SessionRow], rows))
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _plain(model: Any, values: Mapping[str, Any]) -> SimpleNamespace:
