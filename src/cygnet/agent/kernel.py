@@ -39,7 +39,7 @@ class KernelRecord(BaseModel):
     state: KernelRunState
     allocation: dict[str, dict[str, str]] = Field(default_factory=dict)
     runtime_state: dict[str, Any] = Field(default_factory=dict)
-    scratch_dir: Path
+    scratch_dir: str  # a path (a string: a pathlib path costs a Python call to write out)
     created_at: datetime
     exit_code: int | None = None
     termination_reason: str | None = None
