@@ -50,8 +50,8 @@ async def _create(client: SignedClient, name: str, shares: str, **extra: Any) ->
 
 async def _session(cluster: LocalCluster, name: str) -> e.Session:
     async with cluster.manager.manager.db.read() as tx:
-        sessions = await sessions_repo.in_statuses(tx, list(SessionStatus))
-    (found,) = [s for s in sessions if s.name == name]
+        found = await sessions_repo.find_by_name(tx, cluster.manager.admin.access_key, name)
+    assert found is not None, name
     return found
 
 
