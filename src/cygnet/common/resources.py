@@ -370,6 +370,8 @@ class ResourceSlot(Mapping[str, Decimal]):
                 other = ResourceSlot(other)
             except (ValueError, TypeError):
                 return False
+        if self._data == other._data:  # most often, without making the normalised ones
+            return True
         return self.normalised()._data == other.normalised()._data
 
     def __hash__(self) -> int:

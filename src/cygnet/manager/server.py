@@ -35,6 +35,10 @@ from cygnet.manager.store.db import Database
 
 log = get_logger(__name__)
 
+GC_THRESHOLDS = (20_000, 20, 20)
+"""The collector's thresholds in a running manager (``gc.set_threshold``; the default is
+``(700, 10, 10)``)."""
+
 
 @dataclass
 class Manager:
@@ -71,6 +75,11 @@ class Manager:
         # request garbage do not rescan it.
         gc.collect()
         gc.freeze()
+        # A busy manager allocates fast and most of it dies young (rows, statements, events):
+        # with the default threshold (700) the collector ran thousands of times a second and
+        # moved what was merely in flight into the old generations, whose full collections
+        # then took 15% of a busy scheduling run (benchmarks/scheduler_e2e.py).
+        gc.set_threshold(*GC_THRESHOLDS)
 
     async def stop(self) -> None:
         for hook in self.before_stop:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from cygnet.common.clock import Clock
 from cygnet.manager.agents.registry import AgentRegistry
 from cygnet.manager.events import EventBus
+from cygnet.manager.scheduler import AgentMemo
 from cygnet.manager.store.db import Database
 from cygnet.manager.store.repositories import session_changes as changes_repo
 from cygnet.manager.store.repositories.session_changes import SessionChange
@@ -31,10 +32,12 @@ class LifecycleSettings:
 @dataclass(slots=True)
 class SchedulerMemory:
     """What this manager's scheduling cycles carry from one to the next: the state of
-    stateful plugins (a round-robin cursor …) and the last cycle's outcome, for health."""
+    stateful plugins (a round-robin cursor …), the last cycle's outcome, for health, and the
+    agents of the last snapshot, which the next one reuses where they are unchanged."""
 
     plugin_state: dict[str, Any] = field(default_factory=dict)
     last_run: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agents: AgentMemo = field(default_factory=AgentMemo)  # the last snapshot's agents
 
     def record(
         self, loop: str, at: datetime, started: float, *, ok: bool = True, **outcome: Any

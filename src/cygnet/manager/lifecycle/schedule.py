@@ -72,19 +72,24 @@ def _profile(scheduler: str, opts: str) -> Profile:
 
 def run_cycles(
     snapshot: Snapshot, profiles: dict[str, Profile]
-) -> tuple[list[CycleResult], Snapshot]:
-    """One cycle per resource group (pure); each sees what the previous ones placed."""
+) -> tuple[list[CycleResult], dict[str, Any]]:
+    """One cycle per resource group (pure); each sees what the previous ones placed. Returns
+    the results and the plugins' state after the last cycle."""
     by_group: dict[str, list[Any]] = defaultdict(list)
     for session in snapshot.pending:
         by_group[session.resource_group].append(session)
     results = []
     current = snapshot
-    for group in sorted(by_group):
+    groups = sorted(by_group)
+    for n, group in enumerate(groups):
         view = replace(current, pending=tuple(by_group[group]))
         result = run_cycle(view, profiles[group])
         results.append(result)
-        current = replace(apply_result(view, result), pending=current.pending)
-    return results, current
+        if n + 1 < len(groups):  # the next group's cycle sees what this one placed
+            current = replace(apply_result(view, result), pending=current.pending)
+        else:
+            current = replace(current, plugin_state=result.next_state)
+    return results, dict(current.plugin_state)
 
 
 async def schedule(
@@ -126,13 +131,13 @@ async def schedule(
             inputs,
             ctx.scheduler.plugin_state,
             holdings=booked.holdings,
+            memo=ctx.scheduler.agents,
         )
         profiles = {
             name: profile_for(inputs.resource_groups.get(name))
             for name in {s.resource_group for s in pending}
         }
-        results, after = run_cycles(snapshot, profiles)
-        ctx.scheduler.plugin_state = dict(after.plugin_state)
+        results, ctx.scheduler.plugin_state = run_cycles(snapshot, profiles)
         addresses = {a.id: a.address for a in agents}
         by_id = {s.id: s for s in pending}
         explanations: dict[uuid.UUID, dict[str, Any]] = {}

@@ -12,7 +12,7 @@ from cygnet.common.images import with_tag
 from cygnet.common.lifecycle import SessionResult, SessionStatus
 from cygnet.common.resources import ResourceSlot
 from cygnet.manager import entities as e
-from cygnet.manager.scheduler import DependencyOutcome, Snapshot, SnapshotBuilder
+from cygnet.manager.scheduler import AgentMemo, DependencyOutcome, Snapshot, SnapshotBuilder
 from cygnet.manager.store.repositories.scheduling import DependencyState, Holding, SchedulingInputs
 
 _FAILED_ENDS = (SessionStatus.CANCELLED, SessionStatus.ERROR)
@@ -36,13 +36,15 @@ def build_snapshot(
     inputs: SchedulingInputs,
     plugin_state: Mapping[str, Any],
     holdings: Mapping[str, Sequence[Holding]] | None = None,
+    memo: AgentMemo | None = None,
 ) -> Snapshot:
     """``holdings``: the live kernels on each agent with their devices, for the per-device
-    free room of accelerator slots (agents whose devices are known from registration)."""
+    free room of accelerator slots (agents whose devices are known from registration).
+    ``memo``: the agents of the last snapshot, kept for the next (``AgentMemo``)."""
     slot_types: dict[str, str] = {}
     for agent in agents:
         slot_types.update(agent.slot_types)
-    builder = SnapshotBuilder(now, slot_types=slot_types, plugin_state=plugin_state)
+    builder = SnapshotBuilder(now, slot_types=slot_types, plugin_state=plugin_state, memo=memo)
     # Agents of one kind share their registration maps (``agents.alive``): work on each
     # distinct one once.
     image_names: dict[int, frozenset[str]] = {}  # (a frozenset is taken as it is)

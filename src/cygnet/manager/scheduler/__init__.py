@@ -21,6 +21,7 @@ from cygnet.manager.scheduler.registry import available, build_profile
 from cygnet.manager.scheduler.runner import CycleResult, CycleStats, apply_result, run_cycle
 from cygnet.manager.scheduler.snapshot import (
     AgentInfo,
+    AgentMemo,
     DependencyOutcome,
     PendingSession,
     SlotSchema,
@@ -31,6 +32,7 @@ from cygnet.manager.scheduler.snapshot import (
 __all__ = [
     "AgentGroup",
     "AgentInfo",
+    "AgentMemo",
     "CycleResult",
     "CycleState",
     "CycleStats",

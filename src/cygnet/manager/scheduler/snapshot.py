@@ -315,6 +315,28 @@ class _SessionInput:
     kernels: list[_KernelInput]
 
 
+class AgentMemo:
+    """The agents of the last snapshot built with this memo, each with what it was made from:
+    an agent given the same inputs again, under the same slot schema, is not made again (from
+    one scheduling pass to the next, most agents are unchanged). Keep one per scheduler."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[_AgentInput, tuple[str, ...], AgentInfo]] = {}
+
+    def get(self, given: _AgentInput, schema: SlotSchema) -> AgentInfo | None:
+        kept = self._kept.get(given.id)
+        if kept is None or kept[1] != schema.names or kept[0] != given:
+            return None
+        return kept[2]
+
+    def keep(self, built: dict[str, tuple[_AgentInput, tuple[str, ...], AgentInfo]]) -> None:
+        """What the last build made (agents gone since are forgotten)."""
+        self._kept = built
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 class SnapshotBuilder:
     """Builds a ``Snapshot`` from the plain ``{slot: "<decimal>"}`` maps the database holds.
 
@@ -328,8 +350,10 @@ class SnapshotBuilder:
         *,
         slot_types: Mapping[str, str] | None = None,
         plugin_state: Mapping[str, Any] | None = None,
+        memo: AgentMemo | None = None,
     ) -> None:
         self._now = now
+        self._memo = memo
         self._slot_types = dict(slot_types or {})
         self._plugin_state = dict(plugin_state or {})
         self._agents: list[_AgentInput] = []
@@ -549,7 +573,7 @@ class SnapshotBuilder:
                 found = vectors[key] = schema.vector(slots, round_up=round_up)
             return found
 
-        agents = tuple(self._make_agent(schema, a, vector) for a in self._agents)
+        agents = self._make_agents(schema, vector)
         pending = tuple(self._make_session(schema, s) for s in self._sessions)
         vec = schema.vector
         usage = Usage(
@@ -581,6 +605,23 @@ class SnapshotBuilder:
             dependencies=dict(self._dependencies),
             plugin_state=dict(self._plugin_state),
         )
+
+    def _make_agents(
+        self, schema: SlotSchema, vector: Callable[[Mapping[str, SlotValue], bool], Vec]
+    ) -> tuple[AgentInfo, ...]:
+        memo = self._memo
+        if memo is None:
+            return tuple(self._make_agent(schema, a, vector) for a in self._agents)
+        made: list[AgentInfo] = []
+        built: dict[str, tuple[_AgentInput, tuple[str, ...], AgentInfo]] = {}
+        for given in self._agents:
+            info = memo.get(given, schema)
+            if info is None:
+                info = self._make_agent(schema, given, vector)
+            built[given.id] = (given, schema.names, info)
+            made.append(info)
+        memo.keep(built)
+        return tuple(made)
 
     @staticmethod
     def _make_agent(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from cygnet.manager.scheduler import SnapshotBuilder
+from cygnet.manager.scheduler import AgentMemo, SnapshotBuilder
 from cygnet.manager.scheduler.snapshot import SCALE, SlotSchema
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -94,3 +95,38 @@ def test_render_for_people() -> None:
     assert schema.render(0, 2 * SCALE) == "2"
     assert schema.render(1, 16 << 30) == "16g"
     assert schema.render(2, 300_000) == "0.3"
+
+
+def _memo_build(memo: AgentMemo, occupied: str, request: dict[str, str] | None = None) -> Any:
+    b = SnapshotBuilder(NOW, memo=memo)
+    b.agent("a", capacity={"cpu": "8", "mem": "16g"}, occupied={"cpu": occupied})
+    b.agent("b", capacity={"cpu": "8", "mem": "16g"}, occupied={"cpu": "1"})
+    if request is not None:
+        b.session(
+            uuid.UUID(int=1),
+            access_key="AK",
+            user=uuid.UUID(int=2),
+            project=uuid.UUID(int=3),
+            created_at=NOW,
+            requested=request,
+        )
+    return b.build()
+
+
+def test_an_agent_memo_reuses_only_agents_made_from_the_same_inputs() -> None:
+    memo = AgentMemo()
+    first = _memo_build(memo, "0.5")
+    same = _memo_build(memo, "0.5")
+    assert same.agents[0] is first.agents[0] and same.agents[1] is first.agents[1]
+    fuller = _memo_build(memo, "2")  # agent a took a kernel since
+    assert fuller.agents[0] is not same.agents[0]
+    assert fuller.agents[0].free == (6 * SCALE, 16 << 30)
+    assert fuller.agents[1] is same.agents[1]
+    # a slot no agent had before widens every vector: none is reused
+    wider = _memo_build(memo, "2", request={"cpu": "1", "x.shares": "0"})
+    assert wider.agents[1] is fuller.agents[1]  # a zero request adds no slot
+    widest = _memo_build(memo, "2", request={"cpu": "1", "tpu": "1"})
+    assert widest.slots.names == ("cpu", "mem", "tpu")
+    assert widest.agents[1] is not wider.agents[1]
+    assert widest.agents[1].capacity == (8 * SCALE, 16 << 30, 0)
+    assert len(memo) == 2
