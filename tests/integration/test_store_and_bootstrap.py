@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from cygnet.manager.config import ManagerSettings
-from cygnet.manager.server import create_manager
+from cygnet.manager.server import GC_THRESHOLDS, create_manager
 from cygnet.manager.store import models as m
 from cygnet.manager.store.db import Database
-from cygnet.testing.cluster import LocalManager
+from cygnet.testing.cluster import LocalManager, run_manager
 from cygnet.testing.database import DEFAULT_PG_ADMIN_URL, fresh_database
 
 DB_KIND = os.environ.get("CYGNET_TEST_DB", "sqlite")
@@ -91,3 +92,16 @@ async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> Non
             assert "half-done" not in names
         finally:
             await db.close()
+
+
+async def test_a_started_manager_collects_garbage_less_often(tmp_path: Path) -> None:
+    default = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's own, whatever an earlier manager set
+    try:
+        async with (
+            fresh_database(DB_KIND, tmp_path, PG_ADMIN_URL) as url,
+            run_manager(data_dir=tmp_path, db_url=url),
+        ):
+            assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*default)

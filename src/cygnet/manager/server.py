@@ -76,9 +76,9 @@ class Manager:
         gc.collect()
         gc.freeze()
         # A busy manager allocates fast and most of it dies young (rows, statements, events):
-        # with the default threshold (700) the collector ran thousands of times a second and
-        # moved what was merely in flight into the old generations, whose full collections
-        # then took 15% of a busy scheduling run (benchmarks/scheduler_e2e.py).
+        # with the default thresholds the collector ran hundreds of times a second and moved
+        # what was merely in flight into the old generations; collecting took 14% of a busy
+        # scheduling run (benchmarks/scheduler_e2e.py), 5% with these.
         gc.set_threshold(*GC_THRESHOLDS)
 
     async def stop(self) -> None:
