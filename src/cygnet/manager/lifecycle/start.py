@@ -11,6 +11,7 @@ the error in ``status_data``. Destroyed meanwhile (TERMINATING): leaves it to ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,8 +52,13 @@ def shmem_of(resource_opts: dict[str, Any]) -> int:
     value = resource_opts.get("shmem")
     if value in (None, ""):
         return DEFAULT_SHMEM
-    parsed = BinarySize.parse(str(value))
-    return int(parsed)
+    return _bytes(str(value))
+
+
+@functools.lru_cache(maxsize=256)
+def _bytes(text: str) -> int:
+    """A size as given (``64m``), parsed once per distinct text: sessions mostly share one."""
+    return int(BinarySize.parse(text))
 
 
 def cluster_order(kernels: Sequence[e.Kernel]) -> list[e.Kernel]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, or_, select, update
+from sqlalchemy import Select, Table, func, literal, or_, select, union_all, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,16 +88,22 @@ class Names:
 
 
 async def _names(session: AsyncSession, rows: Sequence[m.SessionRow]) -> Names:
+    """The projects' names and the users' emails, in one query (a round trip fewer for every
+    read of sessions as entities: the scheduling pass and the group commit make several)."""
     project_ids = {row.group_id for row in rows}
     user_ids = {row.user_uuid for row in rows}
     projects: dict[uuid.UUID, str] = {}
     emails: dict[uuid.UUID, str] = {}
-    if project_ids:
-        stmt = select(m.ProjectRow.id, m.ProjectRow.name).where(m.ProjectRow.id.in_(project_ids))
-        projects = {pid: name for pid, name in (await session.execute(stmt)).all()}
-    if user_ids:
-        stmt2 = select(m.UserRow.uuid, m.UserRow.email).where(m.UserRow.uuid.in_(user_ids))
-        emails = {uid: email for uid, email in (await session.execute(stmt2)).all()}
+    if not project_ids and not user_ids:
+        return Names(projects, emails)
+    stmt = union_all(
+        select(literal("p"), m.ProjectRow.id, m.ProjectRow.name).where(
+            m.ProjectRow.id.in_(project_ids)
+        ),
+        select(literal("u"), m.UserRow.uuid, m.UserRow.email).where(m.UserRow.uuid.in_(user_ids)),
+    )
+    for kind, key, name in (await session.execute(stmt)).all():
+        (projects if kind == "p" else emails)[key] = name
     return Names(projects, emails)
 
 
