@@ -19,6 +19,10 @@ class Subscription:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
 
     async def get(self, timeout: float | None = None) -> Any:
+        if not self.queue.empty():  # a busy manager's usual case: no timer to arm and disarm
+            return self.queue.get_nowait()
+        if timeout is None:
+            return await self.queue.get()
         async with asyncio.timeout(timeout):
             return await self.queue.get()
 
