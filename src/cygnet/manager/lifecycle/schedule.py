@@ -80,16 +80,16 @@ def run_cycles(
         by_group[session.resource_group].append(session)
     results = []
     current = snapshot
+    state = snapshot.plugin_state
     groups = sorted(by_group)
     for n, group in enumerate(groups):
         view = replace(current, pending=tuple(by_group[group]))
         result = run_cycle(view, profiles[group])
         results.append(result)
+        state = result.next_state
         if n + 1 < len(groups):  # the next group's cycle sees what this one placed
             current = replace(apply_result(view, result), pending=current.pending)
-        else:
-            current = replace(current, plugin_state=result.next_state)
-    return results, dict(current.plugin_state)
+    return results, dict(state)
 
 
 async def schedule(
